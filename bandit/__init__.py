@@ -1,0 +1,1 @@
+"""autoroute bandit package."""

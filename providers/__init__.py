@@ -1,0 +1,1 @@
+"""autoroute providers package."""

@@ -1,0 +1,1 @@
+"""autoroute service/routes package."""
