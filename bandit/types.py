@@ -25,6 +25,9 @@ class PromptFeatures:
     turns: int
     has_system_prompt: bool
     language: str  # e.g. "en", "zh", "code", "other"
+    # Privacy-safe lexical sketch: sorted hashed word buckets (mod <= 4096), never words.
+    # Computed by bandit.sketch.lexical_sketch; empty when unknown.
+    sketch: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,51 @@
+"""Turning expected utilities into a sampling distribution (our own exploration).
+
+We explore on the *combined* utility (learned quality minus the known cost and
+latency terms) with SquareCB's inverse-gap weighting (Foster & Rakhlin, 2020):
+an action whose estimated utility is ``gap`` below the best gets probability
+``1 / (K + gamma * gap)``, the best takes the rest. ``gamma`` grows with the
+number of updates, so exploration decays as the estimates firm up, and an
+expensive model (large cost gap) is explored proportionally less, which is the
+point of keeping the known cost out of what VW learns. A floor keeps every
+propensity usable for off-policy evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def squarecb(utilities: Sequence[float], gamma: float, floor: float = 0.0) -> list[float]:
+    """Inverse-gap-weighted distribution over actions.
+
+    Args:
+        utilities: estimated utility per action (higher is better).
+        gamma: exploitation strength, >= 0; 0 gives the uniform distribution.
+        floor: minimum probability per action, mixed in uniformly; must satisfy
+            ``floor * K < 1``.
+
+    Returns:
+        Probabilities in action order, summing to 1.
+
+    Example:
+        >>> p = squarecb([0.9, 0.5, 0.1], gamma=100.0)
+        >>> p[0] > 0.9 and abs(sum(p) - 1.0) < 1e-9
+        True
+    """
+    count = len(utilities)
+    if count == 0:
+        raise ValueError("no actions to choose from")
+    if gamma < 0 or not math.isfinite(gamma):
+        raise ValueError(f"gamma must be finite and >= 0, got {gamma}")
+    if floor < 0 or floor * count >= 1.0:
+        raise ValueError(f"floor {floor} is infeasible for {count} actions")
+    best = max(range(count), key=lambda i: utilities[i])
+    probs = [0.0] * count
+    for i, value in enumerate(utilities):
+        if i != best:
+            probs[i] = 1.0 / (count + gamma * (utilities[best] - value))
+    probs[best] = max(0.0, 1.0 - sum(probs))
+    if floor > 0:
+        probs = [floor + (1.0 - floor * count) * p for p in probs]
+    return probs

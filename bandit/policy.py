@@ -1,0 +1,99 @@
+"""One Vowpal Wabbit workspace that learns the quality of each model in context.
+
+We run VW as ``--cb_adf`` regressing **quality only** (VW cost = -quality,
+bounded), and do exploration ourselves in :mod:`bandit.exploration`. Measured
+on ``data/replay/`` this beats ``--cb_explore_adf`` with cost folded into the
+reward: a known, large cost term makes exploration expensive and the
+regression slow (see the comparison table in :mod:`bandit.replay`).
+
+``--cb_type dm`` (direct method) is the default because our own exploration
+logs small propensities on purpose; importance-weighted updates (ips, mtr)
+with p ~ 0.002 make single updates of weight 500 and destabilise the
+regression, while the direct method stays unbiased enough for a regression
+whose inputs we fully control.
+
+A workspace is not thread-safe and holds the GIL: give each policy one owner.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+
+from vowpalwabbit import Workspace
+
+from bandit.config import BanditConfig
+
+
+def vw_args(config: BanditConfig) -> str:
+    """The VW command line for a fresh quality policy."""
+    parts = [
+        "--cb_adf",
+        f"--cb_type {config.cb_type}",
+        f"-b {config.bits}",
+        f"-l {config.learning_rate}",
+        f"--example_queue_limit {config.queue_limit}",
+        "--quiet",
+    ]
+    parts += [f"-q {pair}" for pair in config.interactions]
+    return " ".join(parts)
+
+
+class QualityPolicy:
+    """A VW ``--cb_adf`` workspace predicting each action's quality in [0, 1].
+
+    Example:
+        >>> from bandit.config import BanditConfig
+        >>> p = QualityPolicy(BanditConfig())
+        >>> ex = ["shared |q type=code", "|a id=x", "|a id=y"]
+        >>> p.learn(["shared |q type=code", "0:-1:0.5 |a id=x", "|a id=y"])
+        >>> q = p.predict(ex)
+        >>> q[0] > q[1]
+        True
+        >>> QualityPolicy.from_bytes(p.to_bytes(), BanditConfig()).predict(ex) == q
+        True
+    """
+
+    def __init__(self, config: BanditConfig, *, _workspace: Workspace | None = None) -> None:
+        self._config = config
+        self._ws = _workspace if _workspace is not None else Workspace(vw_args(config))
+        self.updates = 0
+
+    def predict(self, lines: Sequence[str]) -> list[float]:
+        """Predicted quality per action line (in order), clipped to [0, 1]."""
+        costs = self._ws.predict(list(lines))
+        return [min(1.0, max(0.0, -float(c))) for c in costs]
+
+    def learn(self, lines: Sequence[str]) -> None:
+        """Update on one labelled multi-line example (see ``featurizer.to_vw``)."""
+        self._ws.learn(list(lines))
+        self.updates += 1
+
+    def to_bytes(self) -> bytes:
+        """Serialize the workspace (VW has no save-to-bytes: go through a temp file)."""
+        with tempfile.TemporaryDirectory(prefix="autoroute-vw-") as tmp:
+            path = os.path.join(tmp, "model.vw")
+            self._ws.save(path)
+            with open(path, "rb") as handle:
+                return handle.read()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, config: BanditConfig) -> QualityPolicy:
+        """Load a workspace saved by :meth:`to_bytes`, keeping its counters."""
+        if not blob:
+            raise ValueError("empty VW model blob")
+        with tempfile.TemporaryDirectory(prefix="autoroute-vw-") as tmp:
+            path = os.path.join(tmp, "model.vw")
+            with open(path, "wb") as handle:
+                handle.write(blob)
+            # Reduction options come back from the file; the queue limit does not.
+            ws = Workspace(
+                f"--quiet -i {path} --preserve_performance_counters"
+                f" --example_queue_limit {config.queue_limit}"
+            )
+        return cls(config, _workspace=ws)
+
+    def close(self) -> None:
+        """Release the native workspace now rather than at garbage collection."""
+        self._ws.finish()

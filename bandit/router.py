@@ -1,0 +1,313 @@
+"""The router: gated global + per-account policies, sampled with our own exploration.
+
+How one decision is made (``decide``):
+
+1. The featurizer turns the request into one VW ADF example over the candidates.
+2. The global policy predicts each model's **quality**; each prediction is
+   shrunk towards the catalog prior by ``prior_strength`` pseudo-observations
+   per model, so day-one routing follows the catalog and the prior fades out.
+3. The known cost (catalog price x token estimate, calibrated online by
+   :class:`bandit.cost.CostModel`) and latency are added analytically into the
+   strategy's utility. An optimism bonus ``optimism / sqrt(1 + n)`` per model
+   and query type makes rarely tried models worth a look.
+4. SquareCB turns utilities into the global distribution; ``gamma`` grows with
+   the number of updates, so exploration decays.
+5. If the account has its own policy, its quality estimates (shrunk towards the
+   global ones per model) give a sharper account distribution, and the
+   :class:`bandit.gating.Gate` mixes the two with a bounded weight.
+6. We sample from the mixture with the injected RNG and log *that* probability:
+   IPS stays unbiased only if the logged propensity is the one we sampled with.
+
+Learning (``learn``) regresses the observed quality (VW cost = -quality) for the
+chosen model, in the global and/or the account policy (``scope``), and feeds the
+observed cost to the cost calibration.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from typing import Literal
+
+from bandit.accounts import AccountCache, EvictHook
+from bandit.config import BanditConfig
+from bandit.cost import CostModel
+from bandit.exploration import squarecb
+from bandit.featurizer import to_vw
+from bandit.gating import TOTAL_KEY, Gate
+from bandit.objective import decision_utility
+from bandit.policy import QualityPolicy
+from bandit.prior import prior_quality
+from bandit.serialization import pack, unpack
+from bandit.types import Decision, PromptFeatures, Stage, Strategy
+from providers.catalog import ModelSpec
+
+Scope = Literal["both", "global", "account"]
+
+
+class Router:
+    """Chooses a model per request and learns from delayed quality rewards.
+
+    Example:
+        >>> import random
+        >>> from bandit.config import BanditConfig
+        >>> from bandit.types import PromptFeatures
+        >>> from providers.catalog import ModelSpec
+        >>> models = [ModelSpec("a", "p", "a", 1, 1), ModelSpec("b", "p", "b", 1, 1)]
+        >>> router = Router(models, BanditConfig(), random.Random(1))
+        >>> f = PromptFeatures("code", 0.5, 100, 200, False, False, 1, 1, False, "en")
+        >>> for _ in range(50):
+        ...     d = router.decide("acct", f, "quality")
+        ...     router.learn("acct", f, "quality", ["a", "b"], d.chosen, d.probability,
+        ...                  1.0 if d.chosen == "b" else 0.0)
+        >>> router.decide("acct", f, "quality").ranking[0]
+        'b'
+    """
+
+    def __init__(
+        self,
+        models: Sequence[ModelSpec],
+        config: BanditConfig,
+        rng: random.Random,
+        *,
+        on_evict: EvictHook | None = None,
+    ) -> None:
+        self.config = config
+        self._rng = rng
+        self._gate = Gate(config)
+        self._known: dict[str, ModelSpec] = {}
+        self._models: tuple[ModelSpec, ...] = ()
+        self.set_models(models)
+        self._global = QualityPolicy(config)
+        self._counts: dict[str, int] = {TOTAL_KEY: 0}  # global rewards per model
+        self._type_counts: dict[str, int] = {}  # per "model\tquery_type"
+        self._cost = CostModel(prior_obs=config.prior_strength)
+        self._accounts = AccountCache(config, on_evict)
+        self.model_version = "0"
+
+    # --- catalog ---------------------------------------------------------------
+    @property
+    def models(self) -> tuple[ModelSpec, ...]:
+        """The routable models, in catalog order."""
+        return self._models
+
+    def set_models(self, models: Sequence[ModelSpec]) -> None:
+        """Replace the catalog (e.g. on reload); learned state is kept per model id."""
+        if not models:
+            raise ValueError("the router needs at least one model")
+        self._models = tuple(models)
+        self._known.update({m.id: m for m in models})
+
+    def _candidates(self, candidates: Sequence[str] | None) -> list[ModelSpec]:
+        if candidates is None:
+            return list(self._models)
+        unknown = [c for c in candidates if c not in self._known]
+        if unknown or not candidates:
+            raise ValueError(f"unknown or empty candidates: {unknown}")
+        return [self._known[c] for c in dict.fromkeys(candidates)]
+
+    # --- deciding --------------------------------------------------------------
+    def decide(
+        self,
+        account: str,
+        features: PromptFeatures,
+        strategy: Strategy,
+        candidates: Sequence[str] | None = None,
+        *,
+        wtp: float | None = None,
+    ) -> Decision:
+        """Pick a model for one request (``wtp`` overrides the strategy's cost weight)."""
+        specs = self._candidates(candidates)
+        ids = [s.id for s in specs]
+        lines = to_vw(features, strategy, specs)
+        costs = [
+            self._cost.expected(s, features.input_tokens, features.expected_output_tokens)
+            for s in specs
+        ]
+
+        def utilities(quality: Sequence[float]) -> list[float]:
+            return [
+                decision_utility(q, c, s.latency_ms, strategy, wtp=wtp)
+                for q, c, s in zip(quality, costs, specs, strict=True)
+            ]
+
+        q_global = self._global_quality(lines, specs, features.query_type)
+        u_global = utilities(q_global)
+        bonus = self._bonus(ids, features.query_type)
+        floor = min(self.config.min_probability, 0.5 / len(specs))
+        gamma = self.config.gamma0 * math.sqrt(1.0 + self._counts[TOTAL_KEY])
+        p_global = squarecb([u + b for u, b in zip(u_global, bonus, strict=True)], gamma, floor)
+
+        state = self._accounts.get(account)
+        counts = state.counts if state is not None else {TOTAL_KEY: 0}
+        weight = self._gate.weight(counts, ids)
+        p_account: list[float] | None = None
+        u_final = u_global
+        if state is not None and weight > 0.0:
+            q_account = self._account_quality(state.policy.predict(lines), ids, counts, q_global)
+            u_account = utilities(q_account)
+            gamma_a = gamma * self.config.account_gamma_scale
+            p_account = squarecb(u_account, gamma_a, floor)
+            u_final = [
+                (1 - weight) * g + weight * a for g, a in zip(u_global, u_account, strict=True)
+            ]
+        final = self._gate.blend(p_global, p_account, weight)
+        return self._sample(ids, final, u_final, weight, self._gate.stage(counts))
+
+    def _global_quality(
+        self, lines: Sequence[str], specs: Sequence[ModelSpec], query_type: str
+    ) -> list[float]:
+        learned = self._global.predict(lines)
+        k = self.config.prior_strength
+        out = []
+        for spec, value in zip(specs, learned, strict=True):
+            n = self._counts.get(spec.id, 0)
+            prior = prior_quality(spec, query_type, self.config.default_prior_quality)
+            out.append((n * value + k * prior) / (n + k))
+        return out
+
+    def _account_quality(
+        self,
+        learned: Sequence[float],
+        ids: Sequence[str],
+        counts: dict[str, int],
+        q_global: Sequence[float],
+    ) -> list[float]:
+        k = self.config.account_shrinkage
+        return [
+            (counts.get(m, 0) * a + k * g) / (counts.get(m, 0) + k)
+            for m, a, g in zip(ids, learned, q_global, strict=True)
+        ]
+
+    def _bonus(self, ids: Sequence[str], query_type: str) -> list[float]:
+        c = self.config.optimism
+        return [c / math.sqrt(1.0 + self._type_counts.get(f"{m}\t{query_type}", 0)) for m in ids]
+
+    def _sample(
+        self,
+        ids: list[str],
+        probs: list[float],
+        scores: list[float],
+        weight: float,
+        stage: Stage,
+    ) -> Decision:
+        total = math.fsum(probs)
+        probs = [p / total for p in probs]
+        draw = self._rng.random()
+        index = len(ids) - 1
+        for i, p in enumerate(probs):
+            draw -= p
+            if draw < 0:
+                index = i
+                break
+        probability = probs[index]
+        if not (0.0 < probability <= 1.0) or not math.isfinite(probability):
+            raise RuntimeError(f"sampled with invalid probability {probability}")
+        rest = sorted((i for i in range(len(ids)) if i != index), key=lambda i: -scores[i])
+        return Decision(
+            chosen=ids[index],
+            probability=probability,
+            ranking=tuple(ids[i] for i in [index, *rest]),
+            probabilities=dict(zip(ids, probs, strict=True)),
+            account_weight=weight,
+            stage=stage,
+            model_version=self.model_version,
+        )
+
+    # --- learning --------------------------------------------------------------
+    def learn(
+        self,
+        account: str,
+        features: PromptFeatures,
+        strategy: Strategy,
+        actions: Sequence[str],
+        chosen: str,
+        probability: float,
+        quality: float,
+        *,
+        cost_usd: float | None = None,
+        scope: Scope = "both",
+    ) -> None:
+        """Learn one reward: ``quality`` in [0, 1] of ``chosen`` among ``actions``.
+
+        ``cost_usd``, when given, calibrates the expected cost of ``chosen``.
+        ``scope`` picks the global policy, the account's, or both.
+        """
+        if not (0.0 < probability <= 1.0) or not math.isfinite(probability):
+            raise ValueError(f"probability must be in (0, 1], got {probability}")
+        if not (0.0 <= quality <= 1.0):
+            raise ValueError(f"quality must be in [0, 1], got {quality}")
+        if chosen not in actions:
+            raise ValueError(f"chosen model {chosen!r} is not among the actions")
+        specs = self._candidates(actions)
+        index = [s.id for s in specs].index(chosen)
+        lines = to_vw(
+            features, strategy, specs, chosen=index, cost=-quality, probability=probability
+        )
+        if scope in ("both", "global"):
+            self._global.learn(lines)
+            self._counts[TOTAL_KEY] += 1
+            self._counts[chosen] = self._counts.get(chosen, 0) + 1
+            key = f"{chosen}\t{features.query_type}"
+            self._type_counts[key] = self._type_counts.get(key, 0) + 1
+            if cost_usd is not None:
+                tokens_in, tokens_out = features.input_tokens, features.expected_output_tokens
+                self._cost.observe(specs[index], tokens_in, tokens_out, cost_usd)
+        if scope in ("both", "account"):
+            state = self._accounts.get_or_create(account)
+            state.policy.learn(lines)
+            state.count(chosen)
+
+    # --- accounts --------------------------------------------------------------
+    def reset_account(self, account: str) -> None:
+        """Forget everything learned about ``account`` (its policy and counts)."""
+        self._accounts.drop(account)
+
+    def account_samples(self, account: str) -> dict[str, int]:
+        """The account's reward counts: ``"*"`` in total and per model."""
+        state = self._accounts.get(account)
+        return dict(state.counts) if state is not None else {TOTAL_KEY: 0}
+
+    def stage(self, account: str) -> Stage:
+        """``cold_start``, ``warm_up`` or ``established`` (see :mod:`bandit.gating`)."""
+        return self._gate.stage(self.account_samples(account))
+
+    def cached_accounts(self) -> list[str]:
+        """Accounts whose policies are in memory, least recently used first."""
+        return list(self._accounts)
+
+    # --- persistence -----------------------------------------------------------
+    def export_global(self) -> bytes:
+        """The global policy, its counts and the cost calibration, as bytes."""
+        header = {
+            "kind": "global",
+            "counts": self._counts,
+            "type_counts": self._type_counts,
+            "cost": self._cost.state(),
+        }
+        return pack(header, self._global.to_bytes())
+
+    def load_global(self, blob: bytes, version: str) -> None:
+        """Replace the global policy with an exported one, tagged ``version``."""
+        header, model = unpack(blob)
+        if header.get("kind") != "global":
+            raise ValueError("blob is not a global policy")
+        policy = QualityPolicy.from_bytes(model, self.config)
+        self._global.close()
+        self._global = policy
+        self._counts = {str(k): int(v) for k, v in dict(header["counts"]).items()}
+        self._counts.setdefault(TOTAL_KEY, 0)
+        self._type_counts = {str(k): int(v) for k, v in dict(header["type_counts"]).items()}
+        self._cost.load_state(dict(header["cost"]))
+        self.model_version = version
+
+    def export_account(self, account: str) -> bytes | None:
+        """The account's policy and counts as bytes, or ``None`` if it has none."""
+        state = self._accounts.get(account)
+        return state.to_bytes() if state is not None else None
+
+    def load_account(self, account: str, blob: bytes, version: str) -> None:
+        """Install an exported account policy (``version`` is informational)."""
+        del version  # accounts follow the global model_version in decisions
+        self._accounts.load(account, blob)

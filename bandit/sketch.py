@@ -1,0 +1,48 @@
+"""A privacy-safe lexical sketch of a prompt, for the bandit's context features.
+
+The structured :class:`bandit.types.PromptFeatures` (query type, complexity,
+token counts, structure cues) is too coarse to learn which model is better on
+which *kind* of item. The sketch adds a little lexical signal without keeping
+text: each word is hashed with a stable hash (CRC-32) and folded into at most
+``buckets`` (<= 4096) buckets, and only the first ``limit`` distinct buckets are
+kept, sorted. With thousands of words per bucket the sketch cannot be reversed
+into words, so it is safe to log with the other features.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+_WORD = re.compile(r"[a-z]+|\d+|[^\sa-z\d]", re.IGNORECASE)
+MAX_BUCKETS = 4096
+
+
+def lexical_sketch(text: str, *, buckets: int = 1024, limit: int = 48) -> tuple[int, ...]:
+    """Hash the first distinct words of ``text`` into sorted bucket ids.
+
+    Args:
+        text: the prompt (all messages joined); never stored.
+        buckets: number of hash buckets, at most 4096.
+        limit: how many distinct buckets to keep, from the start of the text,
+            where instructions usually are.
+
+    Returns:
+        Sorted, distinct bucket ids in ``[0, buckets)``.
+
+    Example:
+        >>> s = lexical_sketch("Write a Python function to add two numbers")
+        >>> len(s) <= 48 and all(0 <= b < 1024 for b in s)
+        True
+    """
+    if not 0 < buckets <= MAX_BUCKETS:
+        raise ValueError(f"buckets must be in (0, {MAX_BUCKETS}], got {buckets}")
+    seen: set[int] = set()
+    for match in _WORD.finditer(text):
+        word = match.group(0).lower()
+        if word.isdigit():
+            word = "<num>"  # numbers vary per item and carry no kind signal
+        seen.add(zlib.crc32(word.encode("utf-8")) % buckets)
+        if len(seen) >= limit:
+            break
+    return tuple(sorted(seen))
