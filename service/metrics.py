@@ -18,7 +18,7 @@ API (every method is cheap and never raises on a label value)::
     m.provider_error("gpt-4o-mini", "rate_limit")
     m.set_circuit("gpt-4o-mini", open=True)
     m.reward_accepted("rating")               # API: reward published
-    m.reward_applied("rating", n=3)           # learner: rewards learned from
+    m.reward_applied("rating", n=3, value_sum=2.5)  # learner: rewards learned from
     m.set_learner_lag(pending=12, oldest_s=4.5)
     m.set_model_version_age(30.0)
     m.set_accounts({"cold_start": 10, "warm_up": 3, "established": 1})
@@ -39,6 +39,8 @@ Series exported (the names dashboards and alerts rely on):
 - ``autoroute_circuit_open{model}``: 1 while the breaker is open.
 - ``autoroute_rewards_total{kind}`` (accepted) and
   ``autoroute_rewards_applied_total{kind}`` (learned from).
+- ``autoroute_reward_value_total{kind}``: sum of the applied reward values, so
+  the mean reward is ``rate(value) / rate(applied)`` (the reward trend panel).
 - ``autoroute_learner_pending``, ``autoroute_learner_oldest_pending_seconds``.
 - ``autoroute_model_version_age_seconds``.
 - ``autoroute_accounts{stage}``.
@@ -221,6 +223,12 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.reward_value = Counter(
+            "autoroute_reward_value",
+            "Sum of the reward values (in [0, 1]) the learner has learned from, by kind.",
+            ["kind"],
+            registry=r,
+        )
         # Global quantities read from the store: the latest reading of a live process wins.
         self.learner_pending = Gauge(
             "autoroute_learner_pending",
@@ -259,6 +267,7 @@ class Metrics:
             self.circuit_open,
             self.rewards,
             self.rewards_applied,
+            self.reward_value,
             self.learner_pending,
             self.learner_oldest,
             self.model_version_age,
@@ -330,9 +339,18 @@ class Metrics:
 
     # -- learner side -------------------------------------------------------
 
-    def reward_applied(self, kind: str, n: int = 1) -> None:
-        """Count ``n`` reward events the learner has applied to a model."""
-        self.rewards_applied.labels(self._label("kind", kind)).inc(max(0, n))
+    def reward_applied(self, kind: str, n: int = 1, value_sum: float | None = None) -> None:
+        """Count ``n`` reward events the learner has applied to a model.
+
+        Args:
+            kind: the reward kind (``auto``, ``rating``, ``failure``, ``default``).
+            n: how many events of that kind were applied.
+            value_sum: the sum of their reward values; feeds the mean-reward trend.
+        """
+        label = self._label("kind", kind)
+        self.rewards_applied.labels(label).inc(max(0, n))
+        if value_sum is not None:
+            self.reward_value.labels(label).inc(max(0.0, value_sum))
 
     def set_learner_lag(self, pending: int, oldest_s: float) -> None:
         """Publish how far the learner is behind: events pending and the oldest age."""

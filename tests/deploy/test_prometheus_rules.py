@@ -82,7 +82,7 @@ def test_metrics_output_passes_promtool_lint(promtool: str, repo: Path) -> None:
     m.provider_error("x", "timeout")
     m.set_circuit("x", False)
     m.reward_accepted("auto")
-    m.reward_applied("auto")
+    m.reward_applied("auto", value_sum=0.5)
     m.set_learner_lag(3, 1.5)
     m.set_model_version_age(1)
     m.set_accounts({"warm_up": 1})

@@ -69,7 +69,8 @@ def test_gauges_and_learning_counters() -> None:
     m.set_circuit("small", True)
     m.set_circuit("small", False)
     m.reward_accepted("rating")
-    m.reward_applied("rating", n=3)
+    m.reward_applied("rating", n=3, value_sum=2.25)
+    m.reward_applied("rating")
     m.fallback("timeout")
     m.provider_error("big", "rate_limit")
     m.routed("code", "big")
@@ -80,7 +81,8 @@ def test_gauges_and_learning_counters() -> None:
     assert got[("autoroute_circuit_open", (("model", "big"),))] == 1
     assert got[("autoroute_circuit_open", (("model", "small"),))] == 0
     assert got[("autoroute_rewards_total", (("kind", "rating"),))] == 1
-    assert got[("autoroute_rewards_applied_total", (("kind", "rating"),))] == 3
+    assert got[("autoroute_rewards_applied_total", (("kind", "rating"),))] == 4
+    assert got[("autoroute_reward_value_total", (("kind", "rating"),))] == 2.25
     assert got[("autoroute_fallbacks_total", (("reason", "timeout"),))] == 1
     assert got[("autoroute_provider_errors_total", (("kind", "rate_limit"), ("model", "big")))] == 1
     assert got[("autoroute_routed_total", (("model", "big"), ("query_type", "code")))] == 1
@@ -119,7 +121,7 @@ def test_series_names_cover_what_render_emits() -> None:
     m.provider_error("x", "timeout")
     m.set_circuit("x", False)
     m.reward_accepted("auto")
-    m.reward_applied("auto")
+    m.reward_applied("auto", value_sum=1.0)
     m.set_learner_lag(0, 0)
     m.set_model_version_age(1)
     m.set_accounts({})
