@@ -204,7 +204,8 @@ def rows(derived: dict[str, float], results: dict[str, dict]) -> list[dict[str, 
     table: list[dict[str, Any]] = []
     for name, res in results.items():
         if "error" in res:
-            table.append({"measure": f"{name}", "value": "skipped", "note": res["error"]})
+            note = res["error"].strip().splitlines()[-1]
+            table.append({"measure": name, "value": "skipped", "note": note})
             continue
         table.append(
             {

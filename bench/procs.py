@@ -56,14 +56,18 @@ class Server:
         self.name = name
         self.log_path = logdir / f"{name}.log"
         self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            pinned(argv, cpu),
-            env={**os.environ, **env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                pinned(argv, cpu),
+                env={**os.environ, **env},
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._log.close()
+            raise BenchError(f"cannot start {name}: {exc}") from exc
 
     def __enter__(self) -> Server:
         return self
