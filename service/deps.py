@@ -1,0 +1,142 @@
+"""FastAPI dependencies: what the lifespan built, reached through ``Annotated`` aliases.
+
+Routes declare what they need (``account: AccountDep``, ``pipeline:
+PipelineDep``) and never touch ``app.state`` themselves; tests build an app
+with their own :class:`~service.settings.Settings` and get the same wiring.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from bandit.router import Router
+from bandit.types import STRATEGIES, Strategy
+from providers.catalog import Catalog
+from service.auth import KeyRing, check_admin
+from service.errors import ValidationFailed
+from service.feedback import FeedbackService
+from service.insights import Insights
+from service.metrics import Metrics
+from service.pipeline import ChatPipeline
+from service.settings import Settings
+from service.store.base import Store
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_catalog(request: Request) -> Catalog:
+    catalog: Catalog = request.app.state.catalog
+    return catalog
+
+
+def get_router(request: Request) -> Router:
+    router: Router = request.app.state.router
+    return router
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+def get_pipeline(request: Request) -> ChatPipeline:
+    pipeline: ChatPipeline = request.app.state.pipeline
+    return pipeline
+
+
+def get_keyring(request: Request) -> KeyRing:
+    keyring: KeyRing = request.app.state.keyring
+    return keyring
+
+
+def get_insights(request: Request) -> Insights:
+    insights: Insights = request.app.state.insights
+    return insights
+
+
+def get_feedback(request: Request) -> FeedbackService:
+    feedback: FeedbackService = request.app.state.feedback
+    return feedback
+
+
+def get_simulated(request: Request) -> frozenset[str]:
+    """Ids of the catalog models answered by the simulated provider."""
+    simulated: frozenset[str] = request.app.state.simulated_models
+    return simulated
+
+
+def get_request_id(request: Request) -> str:
+    """The id the middleware gave this request; chat requests reuse it as decision id."""
+    return str(request.state.request_id)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+RouterDep = Annotated[Router, Depends(get_router)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+PipelineDep = Annotated[ChatPipeline, Depends(get_pipeline)]
+KeyRingDep = Annotated[KeyRing, Depends(get_keyring)]
+InsightsDep = Annotated[Insights, Depends(get_insights)]
+FeedbackDep = Annotated[FeedbackService, Depends(get_feedback)]
+SimulatedDep = Annotated[frozenset[str], Depends(get_simulated)]
+RequestIdDep = Annotated[str, Depends(get_request_id)]
+
+
+async def get_account(
+    request: Request,
+    keyring: KeyRingDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> str:
+    """The calling account, from ``Authorization: Bearer <key>`` (401 otherwise)."""
+    account = await keyring.account_for(authorization)
+    request.state.account = account
+    return account
+
+
+AccountDep = Annotated[str, Depends(get_account)]
+
+
+def require_admin(
+    settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
+) -> None:
+    """Guard of the admin API: ``Authorization: Bearer <AUTOROUTE_ADMIN_TOKEN>``."""
+    token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    check_admin(token, authorization)
+
+
+AdminDep = Annotated[None, Depends(require_admin)]
+
+
+def parse_strategy(value: str | None) -> Strategy:
+    """A strategy name, defaulting to ``auto``; 400 ``validation_error`` if unknown."""
+    if value is None or value == "":
+        return "auto"
+    for strategy in STRATEGIES:
+        if value.lower() == strategy:
+            return strategy
+    raise ValidationFailed(
+        f"unknown strategy {value!r}; use one of {', '.join(STRATEGIES)}",
+        details={"strategy": value},
+    )
+
+
+def header_strategy(
+    x_autoroute_strategy: Annotated[str | None, Header()] = None,
+    x_routeplex_strategy: Annotated[str | None, Header()] = None,
+) -> Strategy:
+    """Strategy from ``X-Autoroute-Strategy`` (or RoutePlex's ``X-RoutePlex-Strategy``)."""
+    return parse_strategy(x_autoroute_strategy or x_routeplex_strategy)
+
+
+HeaderStrategyDep = Annotated[Strategy, Depends(header_strategy)]

@@ -1,0 +1,28 @@
+"""Ratings: ``POST /api/v1/insights/feedback`` (alias ``/api/v1/feedback``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from service.deps import AccountDep, FeedbackDep, RequestIdDep
+from service.schemas import FeedbackRequest
+from service.wire import envelope
+
+router = APIRouter(prefix="/api/v1", tags=["feedback"])
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown request id, or another account's request."},
+    409: {"description": "The request was already rated."},
+    410: {"description": "The reward window has passed: recorded, not learned."},
+}
+
+
+@router.post("/insights/feedback", summary="Rate an answer", responses=_RESPONSES)
+@router.post("/feedback", summary="Rate an answer (alias)", responses=_RESPONSES)
+async def feedback(
+    body: FeedbackRequest, account: AccountDep, service: FeedbackDep, request_id: RequestIdDep
+) -> dict[str, Any]:
+    """Score 1-5 and/or ``is_helpful`` for one of your requests, within the window."""
+    return envelope(await service.rate(account, body), request_id)

@@ -1,0 +1,96 @@
+"""The native (RoutePlex-compatible) chat API: ``POST /api/v1/chat`` and ``/chat/estimate``.
+
+Wire-compatible with the ``routeplex`` 1.0.0 SDK: ``mode`` is ``routeplex-ai``
+or ``auto`` (the router chooses) or ``manual`` (``model`` is used). Streams
+send ``start``, ``delta``, ``done`` or ``error`` events, then ``[DONE]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from bandit.features import extract_features
+from service.deps import AccountDep, CatalogDep, PipelineDep, RequestIdDep, parse_strategy
+from service.errors import EmptyMessages, InvalidMode, InvalidModel
+from service.pipeline import ChatCall
+from service.schemas import EstimateRequest, NativeChatRequest
+from service.streaming import SSE_HEADERS, native_events
+from service.wire import envelope, native_chat, route_headers
+
+MODES = ("routeplex-ai", "auto", "manual")
+
+router = APIRouter(prefix="/api/v1", tags=["native"])
+
+
+def _call(body: NativeChatRequest, account: str, request_id: str) -> ChatCall:
+    if body.mode not in MODES:
+        raise InvalidMode(f"unknown mode {body.mode!r}; use one of {', '.join(MODES)}")
+    if not body.messages:
+        raise EmptyMessages("messages must hold at least one message")
+    if body.mode == "manual" and not body.model:
+        raise InvalidModel("mode 'manual' needs a model; GET /api/v1/models lists them")
+    return ChatCall(
+        account=account,
+        request_id=request_id,
+        messages=tuple(m.to_message() for m in body.messages),
+        strategy=parse_strategy(body.strategy),
+        model=body.model if body.mode == "manual" else None,
+        max_output_tokens=body.max_output_tokens,
+        temperature=body.temperature,
+        stream=body.stream,
+    )
+
+
+@router.post("/chat", summary="Chat, routed or manual (RoutePlex-compatible)", response_model=None)
+async def chat(
+    body: NativeChatRequest,
+    account: AccountDep,
+    pipeline: PipelineDep,
+    request_id: RequestIdDep,
+) -> JSONResponse | StreamingResponse:
+    """Answer one chat request in the RoutePlex envelope (or as an SSE stream)."""
+    call = _call(body, account, request_id)
+    if body.stream:
+        session = await pipeline.open_stream(call)
+        return StreamingResponse(
+            native_events(session, body.mode),
+            media_type="text/event-stream",
+            headers={**SSE_HEADERS, **route_headers(session.outcome)},
+        )
+    done = await pipeline.complete(call)
+    return JSONResponse(
+        envelope(native_chat(done, body.mode), request_id), headers=route_headers(done.outcome)
+    )
+
+
+@router.post("/chat/estimate", summary="Estimate the cost of a request (no key needed)")
+async def estimate(
+    body: EstimateRequest, catalog: CatalogDep, request_id: RequestIdDep
+) -> dict[str, Any]:
+    """Token and cost estimate for ``model``, or for the cheapest model if none is given."""
+    if not body.messages:
+        raise EmptyMessages("messages must hold at least one message")
+    if body.model is not None:
+        spec = catalog.get(body.model)
+        if spec is None:
+            raise InvalidModel(f"unknown model {body.model!r}; GET /api/v1/models lists them")
+    else:
+        spec = min(catalog, key=lambda m: m.cost_usd(1000, 1000))
+    features = extract_features([m.to_message() for m in body.messages])
+    output_tokens = min(body.max_output_tokens, spec.max_output_tokens)
+    data = {
+        "model": spec.id,
+        "input_tokens": features.input_tokens,
+        "max_output_tokens": output_tokens,
+        "total_tokens": features.input_tokens + output_tokens,
+        "estimated_cost_usd": spec.cost_usd(features.input_tokens, output_tokens),
+        "confidence": "estimate",
+        "pricing": {
+            "input_per_1k": spec.input_usd_per_mtok / 1000,
+            "output_per_1k": spec.output_usd_per_mtok / 1000,
+        },
+    }
+    return envelope(data, request_id)
