@@ -1,15 +1,46 @@
 """The storage seam. Two backends implement :class:`Store` and pass the same
-contract tests (``tests/service/store``): ``RedisStore`` for production and
-``MemoryStore``, the embedded in-process default (persisting to the data dir).
+contract tests (``tests/service/store``): :class:`~service.store.redis_store.RedisStore`
+for production and :class:`~service.store.embedded.EmbeddedStore`, the embedded
+in-process default (SQLite in the data dir, or in memory for tests).
 
 Nothing here ever holds prompt or response text: only metadata and a keyed
 hash of the messages.
+
+How the learner gets exactly-once updates from at-least-once streams: reward
+streams are sharded by account (:func:`shard_of`), and everything a learner
+batch changes in one shard (account snapshots, the applied-event ledger, the
+sample counts, the acks, the forward batch for the global policy) is written by
+one atomic :meth:`Store.commit_shard`. A crash before it leaves the old
+snapshots and the un-acked entries, which are redelivered and learned again on
+top of the old snapshots; a crash after it leaves nothing to redeliver. The
+global policy is kept exactly-once the same way, with the per-shard read
+positions of the forward streams stored inside its snapshot
+(:class:`GlobalState`).
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+GLOBAL_KEY = "global"
+ACCOUNT_PREFIX = "account:"
+
+
+def shard_of(account: str, shards: int) -> int:
+    """The reward shard of ``account``: ``crc32(account) % shards``.
+
+    Example:
+        >>> shard_of("team-a", 4) == shard_of("team-a", 4)
+        True
+    """
+    return zlib.crc32(account.encode("utf-8")) % shards
+
+
+def account_key(account: str) -> str:
+    """Snapshot key of an account's policy (``account:<id>``)."""
+    return ACCOUNT_PREFIX + account
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +68,11 @@ class RewardEvent:
     """One reward on its way to the learner.
 
     ``kind`` is ``auto`` (automatic signal at response time), ``rating``
-    (user feedback), ``failure`` (a failed provider attempt) or ``default``
-    (window expired without a signal).
+    (user feedback; ``payload`` carries ``score`` and ``is_helpful``),
+    ``failure`` (a failed provider attempt of ``model``), ``default`` (window
+    expired without a signal; published by the learner itself) or ``reset``
+    (the account's learning data was deleted; published by
+    :meth:`Store.delete_account_data`).
     """
 
     event_id: str  # unique; the learner uses it for idempotency
@@ -53,18 +87,77 @@ class RewardEvent:
 
 @dataclass(frozen=True, slots=True)
 class StreamEntry:
+    """A reward as delivered by a stream; ``deliveries`` counts delivery attempts."""
+
     stream: str
     entry_id: str
     event: RewardEvent
     deliveries: int = 1
+    shard: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ShardCommit:
+    """Everything one learner batch changes in one shard; applied atomically.
+
+    Attributes:
+        shard: the shard all of this belongs to.
+        owner: lease holder token; the commit fails with ``LeaseLost`` otherwise.
+        version: snapshot version given to every snapshot written here.
+        entries: stream entries to acknowledge.
+        applied: event ids to add to the applied ledger.
+        outcomes: outcome name -> number of events, added to the ledger stats.
+        snapshots: account -> exported policy, or ``None`` to delete it (reset).
+        counts: account -> model (and ``"*"``) -> sample count increment.
+        settled: (account, request_id) pairs that got a signal: no default reward.
+        forward: compact global updates, written as one forward batch.
+        late: metadata of ratings that arrived after the window (recorded only).
+    """
+
+    shard: int
+    owner: str
+    version: int
+    entries: list[StreamEntry] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    snapshots: dict[str, bytes | None] = field(default_factory=dict)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    settled: list[tuple[str, str]] = field(default_factory=list)
+    forward: list[dict[str, Any]] = field(default_factory=list)
+    late: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardBatch:
+    """Global updates committed by one shard batch, in stream order."""
+
+    shard: int
+    entry_id: str
+    updates: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalState:
+    """The global policy with the forward-stream positions it already includes."""
+
+    version: int
+    blob: bytes
+    marks: dict[int, str]  # shard -> last forward entry id applied
 
 
 class Store(Protocol):
-    """Narrow persistence interface used by the API and the learner."""
+    """Narrow persistence interface used by the API and the learner.
 
-    # decision log (TTL = reward window)
+    Every method raises :class:`service.store.errors.StoreUnavailable` when the
+    backend cannot be reached.
+    """
+
+    # decision log: kept ttl_s (the reward window) plus a grace period so late
+    # feedback is recognised as late; ttl_s after creation a decision that got
+    # no signal becomes due for a default reward.
     async def put_decision(self, record: DecisionRecord, ttl_s: float) -> None: ...
     async def get_decision(self, request_id: str) -> DecisionRecord | None: ...
+    async def get_decisions(self, request_ids: list[str]) -> dict[str, DecisionRecord]: ...
     async def mark_rated(self, request_id: str, ttl_s: float) -> bool:
         """Atomically mark a request as rated; False if it already was."""
         ...
@@ -74,20 +167,41 @@ class Store(Protocol):
     async def read_rewards(
         self, consumer: str, shards: list[int], count: int, block_ms: int
     ) -> list[StreamEntry]: ...
+    async def read_own_pending(
+        self, consumer: str, shards: list[int], count: int
+    ) -> list[StreamEntry]: ...
     async def ack_rewards(self, entries: list[StreamEntry]) -> None: ...
     async def claim_stale(
         self, consumer: str, shards: list[int], min_idle_ms: int, count: int
     ) -> list[StreamEntry]: ...
     async def dead_letter(self, entry: StreamEntry, reason: str) -> None: ...
-    async def pending_count(self) -> int: ...
+    async def dead_letters(self, shard: int, count: int) -> list[tuple[RewardEvent, str]]: ...
+    async def pending_count(self, shards: list[int] | None = None) -> int: ...
+    async def enqueue_due_defaults(self, shard: int, now: float, limit: int) -> int: ...
 
     # idempotency of applied rewards
     async def was_applied(self, event_id: str) -> bool: ...
+    async def applied_among(self, shard: int, event_ids: list[str]) -> set[str]: ...
+    async def ledger_stats(self) -> dict[str, int]: ...
+
+    # learner commits and the global policy
+    async def commit_shard(self, commit: ShardCommit) -> None: ...
+    async def read_forwards(self, marks: dict[int, str], count: int) -> list[ForwardBatch]: ...
+    async def get_global_state(self) -> GlobalState | None: ...
+    async def commit_global(self, owner: str, state: GlobalState) -> None: ...
+
+    # leases: exclusive ownership of "global" and "shard:<n>"
+    async def acquire_lease(self, name: str, owner: str, ttl_ms: int) -> bool: ...
+    async def release_lease(self, name: str, owner: str) -> None: ...
 
     # model snapshots: key is "global" or "account:<id>"
     async def put_snapshot(self, key: str, version: int, blob: bytes) -> None: ...
     async def get_snapshot(self, key: str) -> tuple[int, bytes] | None: ...
+    async def get_snapshots(self, keys: list[str]) -> dict[str, tuple[int, bytes]]: ...
     async def snapshot_versions(self) -> dict[str, int]: ...
+    async def snapshot_epoch(self) -> str:
+        """A cheap token that changes whenever any snapshot version changes."""
+        ...
 
     # per-account sample counts, overall ("*") and per model
     async def incr_counts(self, account: str, model: str, by: int = 1) -> None: ...
@@ -102,7 +216,7 @@ class Store(Protocol):
     async def get_circuit(self, model: str) -> dict[str, Any] | None: ...
     async def put_circuit(self, model: str, state: dict[str, Any]) -> None: ...
 
-    # reset: delete everything learned about an account
+    # reset: delete everything learned about an account (and tell the learner)
     async def delete_account_data(self, account: str) -> None: ...
 
     async def ping(self) -> bool: ...

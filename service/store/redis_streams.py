@@ -1,0 +1,408 @@
+"""The learner's half of the Redis store: reward streams, commits, forwards, leases.
+
+Each shard ``n`` has one reward stream ``ar:{shard:n}:rewards`` read through
+the consumer group ``learners``. Reads are one non-blocking ``XREADGROUP`` per
+shard in a pipeline (multi-key commands would cross slots on Redis Cluster).
+A batch is made durable by :meth:`RedisStreams.commit_shard`: ``WATCH`` the
+shard lease, check it, then one ``MULTI`` writes snapshots, ledger, counts,
+the forward batch and the acks. The global owner reads forward streams with
+plain ``XREAD`` from the positions saved in the global snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError, WatchError
+
+from service.store import codec
+from service.store.base import (
+    ForwardBatch,
+    GlobalState,
+    RewardEvent,
+    ShardCommit,
+    StreamEntry,
+    shard_of,
+)
+from service.store.errors import LeaseLost, StoreUnavailable
+from service.store.redis_keys import ACQUIRE_LEASE, GROUP, RELEASE_LEASE, Keys
+
+_POLL_S = 0.01
+_LATE_MAXLEN = 10_000
+_FORWARD_MAXLEN = 1_000_000
+
+
+def text(value: Any) -> str:
+    """A Redis reply (bytes with ``decode_responses=False``) as ``str``."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@contextmanager
+def unavailable() -> Iterator[None]:
+    """Translate connection-level Redis errors into :class:`StoreUnavailable`."""
+    try:
+        yield
+    except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+        raise StoreUnavailable(f"redis unavailable: {exc}") from exc
+
+
+class RedisStreams:
+    """Stream, ledger, commit and lease operations (see the module docstring)."""
+
+    def __init__(
+        self, client: aioredis.Redis, keys: Keys, shards: int, ledger_retention_s: float
+    ) -> None:
+        if shards < 1:
+            raise ValueError("shards must be >= 1")
+        self._redis = client
+        self._keys = keys
+        self.shards = shards
+        self._retention_s = ledger_retention_s
+        self._groups: set[int] = set()
+        self._acquire = client.register_script(ACQUIRE_LEASE)
+        self._release = client.register_script(RELEASE_LEASE)
+
+    # --- publishing -----------------------------------------------------------
+    async def publish_reward(self, event: RewardEvent) -> str:
+        """Append a reward to its account's shard stream; returns the entry id."""
+        key = self._keys.shard(shard_of(event.account, self.shards)).rewards
+        with unavailable():
+            entry_id = await self._redis.xadd(key, {b"e": codec.encode_event(event)})
+        return text(entry_id)
+
+    # --- reading --------------------------------------------------------------
+    async def _ensure_groups(self, shards: list[int]) -> None:
+        missing = [s for s in shards if s not in self._groups]
+        for shard in missing:
+            try:
+                await self._redis.xgroup_create(
+                    self._keys.shard(shard).rewards, GROUP, id="0", mkstream=True
+                )
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            self._groups.add(shard)
+
+    async def _group_read(
+        self, consumer: str, shards: list[int], start: str, count: int
+    ) -> list[StreamEntry]:
+        with unavailable():
+            await self._ensure_groups(shards)
+            pipe = self._redis.pipeline(transaction=False)
+            for shard in shards:
+                key = self._keys.shard(shard).rewards
+                pipe.xreadgroup(GROUP, consumer, {key: start}, count=count)
+            try:
+                replies = await pipe.execute()
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                self._groups.clear()  # Redis lost its groups (restart without persistence)
+                return []
+        entries: list[StreamEntry] = []
+        for shard, reply in zip(shards, replies, strict=True):
+            for _stream, messages in reply or []:
+                entries.extend(self._entries(shard, messages))
+        return entries
+
+    def _entries(self, shard: int, messages: list[Any], deliveries: int = 1) -> list[StreamEntry]:
+        key = self._keys.shard(shard).rewards
+        out = []
+        for entry_id, fields in messages:
+            if not fields:  # deleted from the stream while pending
+                continue
+            out.append(
+                StreamEntry(
+                    stream=key,
+                    entry_id=bytes(entry_id).decode(),
+                    event=codec.decode_event(fields[b"e"]),
+                    deliveries=deliveries,
+                    shard=shard,
+                )
+            )
+        return out
+
+    async def read_rewards(
+        self, consumer: str, shards: list[int], count: int, block_ms: int
+    ) -> list[StreamEntry]:
+        """New entries for ``consumer``, waiting up to ``block_ms`` for the first."""
+        deadline = time.monotonic() + block_ms / 1000
+        while True:
+            entries = await self._group_read(consumer, shards, ">", count)
+            if entries or time.monotonic() >= deadline:
+                return entries
+            await asyncio.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
+
+    async def _with_deliveries(
+        self, consumer: str, entries: list[StreamEntry]
+    ) -> list[StreamEntry]:
+        """Fill in ``deliveries`` from XPENDING (only on the rare reclaim paths)."""
+        if not entries:
+            return entries
+        by_shard: dict[int, list[StreamEntry]] = {}
+        for entry in entries:
+            by_shard.setdefault(entry.shard, []).append(entry)
+        counts: dict[str, int] = {}
+        with unavailable():
+            for shard, group in by_shard.items():
+                ids = sorted(e.entry_id for e in group)
+                rows = await self._redis.xpending_range(
+                    self._keys.shard(shard).rewards,
+                    GROUP,
+                    min=ids[0],
+                    max=ids[-1],
+                    count=len(ids) + 1000,
+                    consumername=consumer,
+                )
+                for row in rows:
+                    counts[text(row["message_id"])] = int(row["times_delivered"])
+        return [
+            StreamEntry(e.stream, e.entry_id, e.event, counts.get(e.entry_id, 1), e.shard)
+            for e in entries
+        ]
+
+    async def read_own_pending(
+        self, consumer: str, shards: list[int], count: int
+    ) -> list[StreamEntry]:
+        """Entries delivered to ``consumer`` and not acked (e.g. before a crash)."""
+        entries = await self._group_read(consumer, shards, "0", count)
+        return await self._with_deliveries(consumer, entries)
+
+    async def claim_stale(
+        self, consumer: str, shards: list[int], min_idle_ms: int, count: int
+    ) -> list[StreamEntry]:
+        """Take over entries pending longer than ``min_idle_ms`` (``XAUTOCLAIM``)."""
+        entries: list[StreamEntry] = []
+        with unavailable():
+            await self._ensure_groups(shards)
+            for shard in shards:
+                reply = await self._redis.xautoclaim(
+                    self._keys.shard(shard).rewards, GROUP, consumer, min_idle_ms, count=count
+                )
+                entries.extend(self._entries(shard, reply[1]))
+        return await self._with_deliveries(consumer, entries)
+
+    async def ack_rewards(self, entries: list[StreamEntry]) -> None:
+        """Acknowledge entries outside a commit (e.g. malformed ones)."""
+        with unavailable():
+            pipe = self._redis.pipeline(transaction=False)
+            for entry in entries:
+                pipe.xack(entry.stream, GROUP, entry.entry_id)
+            await pipe.execute()
+
+    async def dead_letter(self, entry: StreamEntry, reason: str) -> None:
+        """Move an entry to the shard's dead-letter stream and ack it, atomically."""
+        keys = self._keys.shard(entry.shard)
+        with unavailable():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.xadd(
+                keys.dead,
+                {
+                    b"e": codec.encode_event(entry.event),
+                    b"reason": reason.encode()[:500],
+                    b"deliveries": entry.deliveries,
+                },
+            )
+            pipe.xack(entry.stream, GROUP, entry.entry_id)
+            await pipe.execute()
+
+    async def dead_letters(self, shard: int, count: int) -> list[tuple[RewardEvent, str]]:
+        """The oldest dead-lettered events of a shard, with their reasons."""
+        with unavailable():
+            rows: Any = await self._redis.xrange(self._keys.shard(shard).dead, count=count)
+        return [(codec.decode_event(f[b"e"]), text(f[b"reason"])) for _id, f in rows]
+
+    async def pending_count(self, shards: list[int] | None = None) -> int:
+        """Entries delivered and not yet acked, over ``shards`` (default: all)."""
+        shards = list(range(self.shards)) if shards is None else shards
+        with unavailable():
+            await self._ensure_groups(shards)
+            pipe = self._redis.pipeline(transaction=False)
+            for shard in shards:
+                pipe.xpending(self._keys.shard(shard).rewards, GROUP)
+            replies = await pipe.execute()
+        return sum(int(r["pending"]) for r in replies)
+
+    async def enqueue_due_defaults(self, shard: int, now: float, limit: int) -> int:
+        """Publish ``default`` events for decisions whose window ended silently."""
+        keys = self._keys.shard(shard)
+        with unavailable():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                await pipe.watch(keys.due)
+                members = await pipe.zrangebyscore(keys.due, "-inf", now, start=0, num=limit)
+                if not members:
+                    await pipe.unwatch()  # type: ignore[no-untyped-call]
+                    return 0
+                pipe.multi()  # type: ignore[no-untyped-call]
+                for member in members:
+                    account, rid = codec.split_due_member(text(member))
+                    event = codec.default_event(account, rid, now)
+                    pipe.xadd(keys.rewards, {b"e": codec.encode_event(event)})
+                pipe.zrem(keys.due, *members)
+                try:
+                    await pipe.execute()
+                except WatchError:
+                    return 0  # someone else enqueued them
+        return len(members)
+
+    # --- ledger -----------------------------------------------------------------
+    async def was_applied(self, event_id: str) -> bool:
+        """True if any shard's ledger holds ``event_id``."""
+        with unavailable():
+            pipe = self._redis.pipeline(transaction=False)
+            for shard in range(self.shards):
+                pipe.zscore(self._keys.shard(shard).applied, event_id)
+            return any(score is not None for score in await pipe.execute())
+
+    async def applied_among(self, shard: int, event_ids: list[str]) -> set[str]:
+        """The subset of ``event_ids`` already in the shard's ledger."""
+        if not event_ids:
+            return set()
+        with unavailable():
+            scores = await self._redis.zmscore(self._keys.shard(shard).applied, event_ids)
+        return {e for e, s in zip(event_ids, scores, strict=True) if s is not None}
+
+    async def ledger_stats(self) -> dict[str, int]:
+        """Outcome -> number of events, summed over shards (``learned``, ``late``...)."""
+        with unavailable():
+            pipe = self._redis.pipeline(transaction=False)
+            for shard in range(self.shards):
+                pipe.hgetall(self._keys.shard(shard).stats)
+            tables = await pipe.execute()
+        total: dict[str, int] = {}
+        for table in tables:
+            for name, n in table.items():
+                total[name.decode()] = total.get(name.decode(), 0) + int(n)
+        return total
+
+    # --- commits ----------------------------------------------------------------
+    async def commit_shard(self, commit: ShardCommit) -> None:
+        """Make a learner batch durable in one transaction (see :class:`ShardCommit`).
+
+        Raises:
+            LeaseLost: if ``commit.owner`` does not hold the shard lease.
+        """
+        keys = self._keys.shard(commit.shard)
+        now = time.time()
+        with unavailable():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                await pipe.watch(keys.lease)
+                if await pipe.get(keys.lease) != commit.owner.encode():
+                    raise LeaseLost(f"shard {commit.shard} lease is not held by {commit.owner}")
+                pipe.multi()  # type: ignore[no-untyped-call]
+                self._queue_commit(pipe, commit, now)
+                try:
+                    await pipe.execute()
+                except WatchError as exc:
+                    raise LeaseLost(f"shard {commit.shard} lease changed during commit") from exc
+
+    def _queue_commit(self, pipe: Any, c: ShardCommit, now: float) -> None:
+        keys = self._keys.shard(c.shard)
+        for account, blob in c.snapshots.items():
+            if blob is None:
+                pipe.delete(keys.snapshot(account))
+                pipe.hdel(keys.versions, account)
+            else:
+                pipe.hset(keys.snapshot(account), mapping={b"v": c.version, b"blob": blob})
+                pipe.hset(keys.versions, account, c.version)
+        if c.snapshots:
+            pipe.incr(keys.epoch)
+        if c.applied:
+            pipe.zadd(keys.applied, dict.fromkeys(c.applied, now))
+            pipe.zremrangebyscore(keys.applied, "-inf", now - self._retention_s)
+        for outcome, n in c.outcomes.items():
+            pipe.hincrby(keys.stats, outcome, n)
+        for account, by_model in c.counts.items():
+            for model, n in by_model.items():
+                pipe.hincrby(keys.counts(account), model, n)
+        if c.settled:
+            pipe.zrem(keys.due, *[codec.due_member(a, r) for a, r in c.settled])
+        if c.forward:
+            pipe.xadd(
+                keys.forward,
+                {b"u": codec.dumps(c.forward)},
+                maxlen=_FORWARD_MAXLEN,
+                approximate=True,
+            )
+        for late in c.late:
+            pipe.xadd(keys.late, {b"e": codec.dumps(late)}, maxlen=_LATE_MAXLEN, approximate=True)
+        if c.entries:
+            pipe.xack(keys.rewards, GROUP, *[e.entry_id for e in c.entries])
+
+    async def read_forwards(self, marks: dict[int, str], count: int) -> list[ForwardBatch]:
+        """Forward batches after ``marks`` (shard -> last applied id), per shard in order."""
+        with unavailable():
+            pipe = self._redis.pipeline(transaction=False)
+            for shard in range(self.shards):
+                pipe.xread({self._keys.shard(shard).forward: marks.get(shard, "0")}, count=count)
+            replies = await pipe.execute()
+        batches = []
+        for shard, reply in enumerate(replies):
+            for _stream, messages in reply or []:
+                for entry_id, fields in messages:
+                    batches.append(
+                        ForwardBatch(shard, bytes(entry_id).decode(), codec.loads(fields[b"u"]))
+                    )
+        return batches
+
+    async def get_global_state(self) -> GlobalState | None:
+        """The global snapshot and its forward positions, or ``None``."""
+        with unavailable():
+            v, blob, marks = await self._redis.hmget(
+                self._keys.global_snapshot, [b"v", b"blob", b"marks"]
+            )
+        if v is None or blob is None:
+            return None
+        raw_marks = codec.loads(marks) if marks else {}
+        return GlobalState(
+            int(v),
+            bytes(blob),  # type: ignore[arg-type]
+            {int(k): str(m) for k, m in raw_marks.items()},
+        )
+
+    async def commit_global(self, owner: str, state: GlobalState) -> None:
+        """Store the global snapshot with its positions, then trim applied forwards.
+
+        Raises:
+            LeaseLost: if ``owner`` does not hold the global lease.
+        """
+        key, lease = self._keys.global_snapshot, self._keys.global_lease
+        marks = {str(k): v for k, v in state.marks.items()}
+        with unavailable():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                await pipe.watch(lease)
+                if await pipe.get(lease) != owner.encode():
+                    raise LeaseLost(f"global lease is not held by {owner}")
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.hset(
+                    key,
+                    mapping={
+                        b"v": state.version,
+                        b"blob": state.blob,
+                        b"marks": codec.dumps(marks),
+                    },
+                )
+                try:
+                    await pipe.execute()
+                except WatchError as exc:
+                    raise LeaseLost("global lease changed during commit") from exc
+            trim = self._redis.pipeline(transaction=False)
+            for shard, mark in state.marks.items():
+                trim.xtrim(self._keys.shard(shard).forward, minid=mark)
+            await trim.execute()
+
+    # --- leases -------------------------------------------------------------------
+    async def acquire_lease(self, name: str, owner: str, ttl_ms: int) -> bool:
+        """Take or renew lease ``name`` (``global`` or ``shard:<n>``) for ``ttl_ms``."""
+        with unavailable():
+            return bool(await self._acquire(keys=[self._keys.lease(name)], args=[owner, ttl_ms]))
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        """Give a lease up, if ``owner`` holds it."""
+        with unavailable():
+            await self._release(keys=[self._keys.lease(name)], args=[owner])
