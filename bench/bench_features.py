@@ -1,0 +1,104 @@
+"""Latency of the prompt classifier (:func:`bandit.features.extract_features`).
+
+Prints p50 and p99 in microseconds for a short prompt, a ~1k-token and a
+~4k-token prompt, next to a baseline measured in the same run on the same
+text: one ``re.findall(r"\\w+", text)`` pass, the cheapest thing that reads
+every word. The target is p99 < 1 ms for the 4k-token prompt.
+
+Run: ``.venv/bin/python -m bench.bench_features``
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from collections.abc import Callable
+from functools import partial
+
+from bandit.features import extract_features
+from providers.base import Message
+
+_WORD = re.compile(r"\w+")
+
+_PROSE = (
+    "Our service ingests events from several regions and writes them to a queue. "
+    "During the last incident the consumer fell behind by forty minutes, and the "
+    "on-call engineer restarted it twice before the backlog cleared. "
+)
+_CODE = (
+    "```python\n"
+    "def drain(queue, batch=100):\n"
+    "    items = queue.pop(batch)\n"
+    "    for item in items:\n"
+    "        handle(item)\n"
+    "    return len(items)\n"
+    "```\n"
+)
+_ASK = "Explain why the consumer fell behind and suggest three fixes, with code where useful."
+
+
+def _prompt(tokens: int) -> list[Message]:
+    """A realistic chat request of roughly ``tokens`` tokens (prose, code, a question)."""
+    body = ""
+    while len(body) < tokens * 4 - len(_ASK):
+        body += _PROSE + (_CODE if len(body) % 3 == 0 else "")
+    return [
+        Message("system", "You are a senior site reliability engineer."),
+        Message("user", body[: max(0, tokens * 4 - len(_ASK))] + _ASK),
+    ]
+
+
+_CASES: dict[str, list[Message]] = {
+    "short": [Message("user", "What is the capital of France?")],
+    "1k": _prompt(1_000),
+    "4k": _prompt(4_000),
+}
+
+
+def _percentiles(fn: Callable[[], object], iterations: int) -> tuple[float, float]:
+    for _ in range(min(50, iterations)):
+        fn()
+    samples = []
+    for _ in range(iterations):
+        start = time.perf_counter_ns()
+        fn()
+        samples.append((time.perf_counter_ns() - start) / 1_000)
+    samples.sort()
+    return statistics.median(samples), samples[int(0.99 * (len(samples) - 1))]
+
+
+def run(iterations: int = 2_000) -> dict[str, dict[str, float]]:
+    """Measure every case; return ``{case: {p50_us, p99_us, baseline_*, ratio_p50, tokens}}``."""
+    results: dict[str, dict[str, float]] = {}
+    for name, messages in _CASES.items():
+        text = "\n".join(m.content for m in messages)
+        p50, p99 = _percentiles(partial(extract_features, messages), iterations)
+        b50, b99 = _percentiles(partial(_WORD.findall, text), iterations)
+        results[name] = {
+            "tokens": float(extract_features(messages).input_tokens),
+            "p50_us": round(p50, 1),
+            "p99_us": round(p99, 1),
+            "baseline_p50_us": round(b50, 1),
+            "baseline_p99_us": round(b99, 1),
+            "ratio_p50": round(p50 / b50, 2),
+        }
+    return results
+
+
+def main() -> None:
+    results = run()
+    print("extract_features latency (µs); baseline = one re.findall(r'\\w+') pass")
+    print(
+        f"{'case':6} {'tokens':>7} {'p50':>8} {'p99':>8} "
+        f"{'base p50':>9} {'base p99':>9} {'ratio':>6}"
+    )
+    for name, r in results.items():
+        print(
+            f"{name:6} {r['tokens']:7.0f} {r['p50_us']:8.1f} {r['p99_us']:8.1f} "
+            f"{r['baseline_p50_us']:9.1f} {r['baseline_p99_us']:9.1f} {r['ratio_p50']:6.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
