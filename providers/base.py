@@ -73,8 +73,10 @@ class StreamChunk:
 class Provider(Protocol):
     """An upstream that can answer chat requests for the models of one provider kind."""
 
-    async def complete(self, model: ModelSpec, request: ChatRequest, *, timeout: float) -> ChatResult:
-        """Answer ``request`` with ``model``; raise a ``providers.errors.ProviderError`` on failure."""
+    async def complete(
+        self, model: ModelSpec, request: ChatRequest, *, timeout: float
+    ) -> ChatResult:
+        """Answer ``request`` with ``model``; raise ``ProviderError`` on failure."""
         ...
 
     def stream(

@@ -10,18 +10,17 @@ stored). Answers are marked (``ChatResult.simulated``, text prefixed with
 How the simulation depends on the model and the query type::
 
     quality prior     the catalog's ``quality[query_type]`` if given, else by tier:
-                          tier       1     2     3
-                          base     0.88  0.80  0.68
-                      small models struggle more on reasoning-heavy types:
-                          code, math, analysis   -0.00 -0.04 -0.12
-                          others                  0     0     0
+                          tier                               1      2      3
+                          base                            0.88   0.80   0.68
+                          code, math, analysis, reasoning -0.00  -0.04  -0.12
+                          other query types               -0.00  -0.00  -0.00
     quality           prior + uniform(-0.12, +0.12), clipped to [0, 1]
     output tokens     by query type, times a tier factor (1.15 / 1.0 / 0.85) and
                       uniform(0.7, 1.3), capped by ``max_output_tokens``
                       (request's, then model's; capped answers finish "length"):
-                          code 350, math 250, analysis 400, creative 450,
-                          conversation 120, summarization 180, extraction 90,
-                          translation ≈ input tokens
+                          code 350, math 250, analysis 400, reasoning 200,
+                          creative 450, conversation 120, summarization 180,
+                          extraction 90, translation ≈ input tokens
     input tokens      4 characters per token, +4 per message
     latency (ms)      model ``latency_ms`` × (0.5 + output_tokens / 400) × uniform(0.8, 1.2)
     cost              from the reported usage and the catalog prices, as for real models
@@ -50,12 +49,13 @@ from providers.tokens import estimate_input_tokens
 
 _TIER_BASE = {1: 0.88, 2: 0.80, 3: 0.68}
 _REASONING_PENALTY = {1: 0.0, 2: 0.04, 3: 0.12}
-_REASONING_TYPES = frozenset({"code", "math", "analysis"})
+_REASONING_TYPES = frozenset({"code", "math", "analysis", "reasoning"})
 _TIER_LENGTH = {1: 1.15, 2: 1.0, 3: 0.85}
 _OUTPUT_TOKENS = {
     "code": 350,
     "math": 250,
     "analysis": 400,
+    "reasoning": 200,
     "creative": 450,
     "conversation": 120,
     "summarization": 180,
@@ -76,6 +76,7 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("summarization", re.compile(r"\b(summari[sz]e|summary|tl;?dr)\b", re.I)),
     ("extraction", re.compile(r"\b(extract|list all|json|fields?)\b", re.I)),
     ("creative", re.compile(r"\b(poem|story|haiku|write a|song|slogan)\b", re.I)),
+    ("reasoning", re.compile(r"\b(puzzle|riddle|which of the following|logic)\b", re.I)),
     ("analysis", re.compile(r"\b(analy[sz]e|compare|why|evaluate|pros and cons)\b", re.I)),
 )
 
