@@ -49,6 +49,7 @@ _HISTORY_WEIGHT = 0.25
 _MIN_SCORE = 1.0
 _TOKENS_PER_MESSAGE = 4
 _MAX_EXPECTED_OUTPUT = 8_192
+_SUMMARY_INPUT_TOKENS = 200
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
@@ -72,6 +73,8 @@ _QUANTITY_QUESTION = re.compile(
     r"|find (?:the )?(?:number|value|sum|product|minimum|maximum|largest|smallest|area|distance|"
     r"total|price|age|mean|average|remainder)\b"
 )
+# "15% of", "3 * 4", "2^10": arithmetic on numbers.
+_ARITHMETIC = re.compile(r"\d ?(?:[+*/×÷^=] ?\d|%)")
 _OPTION_LINE = re.compile(r"\n[ \t]*\(?[A-Ea-e][.)][ \t]+\S")
 _LIST_LINE = re.compile(r"\n[ \t]*(?:[-*•+]|\d{1,3}[.)]|\(?[A-Ha-h][.)])[ \t]+\S")
 _BLANK = re.compile(r"(?<![\w_])_+(?![\w_])")
@@ -214,6 +217,8 @@ def _structure_scores(scan: _Scan, scores: dict[str, float]) -> None:
             scores["math"] += 2.5 if numbers >= 2 else 1.5
         elif numbers >= 3 and "?" in text:
             scores["math"] += 1.0
+    if _ARITHMETIC.search(text):
+        scores["math"] += 1.5
     blank = "_" in text and _BLANK.search(text) is not None
     if len(_OPTION_LINE.findall(text)) >= 2:
         # Lettered options around a blank are a fill-in-the-blank task.
@@ -275,7 +280,8 @@ def _expected_output(query_type: str, scan: _Scan, tokens: int) -> int:
         return 8
     if query_type == "translation":
         expected = 1.1 * tokens
-    elif query_type == "summarization":
+    elif query_type == "summarization" and tokens >= _SUMMARY_INPUT_TOKENS:
+        # The text to summarise is in the prompt: answer a fraction of it.
         expected = min(cues.BASE_OUTPUT["summarization"], max(50.0, 0.3 * tokens))
     else:
         expected = cues.BASE_OUTPUT.get(query_type, 200)
@@ -307,6 +313,7 @@ def _language(scan: _Scan) -> str:
             return script
     hits = {lang: len(scan.words & stops) for lang, stops in cues.STOPWORDS.items()}
     best = max(hits, key=lambda lang: hits[lang])
-    if hits[best] >= 2 or (hits[best] == 1 and len(scan.words) <= 3):
+    runner_up = max(hits[lang] for lang in hits if lang != best)
+    if hits[best] > runner_up and (hits[best] >= 2 or len(scan.words) <= 8):
         return best
     return "code" if scan.code_lines >= 2 else "other"

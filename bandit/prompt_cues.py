@@ -54,17 +54,22 @@ WORD_CUES: _W = _merge(
         "geometry triangle radius perimeter algebra calculus logarithm factorial arithmetic "
         "sqrt modulo quadratic matrix integers",
     ),
-    _words("math", 0.5, "sum product average total ratio area angle digits number numbers"),
+    _words(
+        "math",
+        0.5,
+        "sum product average total ratio area angle digits number numbers convert miles "
+        "kilometers km meters kilograms pounds celsius fahrenheit",
+    ),
     _words(
         "analysis",
         1.0,
         "analyze analyse analysis compare comparison contrast evaluate assess implications "
-        "tradeoffs critique pros cons advantages disadvantages",
+        "tradeoffs critique pros cons advantages disadvantages explain discuss",
     ),
     _words(
         "analysis",
         0.5,
-        "explain why which likely best describes explanation evidence effect cause causes "
+        "why which likely best describes explanation evidence effect cause causes "
         "factors difference differences impact reason",
     ),
     _words(
@@ -76,13 +81,14 @@ WORD_CUES: _W = _merge(
         "creative",
         1.5,
         "story stories poem poems haiku limerick sonnet lyrics song fiction fictional "
-        "screenplay fairytale rhyme rhymes verse slogan tagline",
+        "screenplay fairytale rhyme rhymes verse slogan tagline joke jokes",
     ),
     _words(
         "creative",
         0.75,
-        "imagine creative character characters plot narrative tale novel fantasy joke essay "
-        "blog tweet caption dialogue brainstorm",
+        "imagine creative character characters plot narrative tale novel fantasy essay "
+        "blog tweet caption dialogue brainstorm draft email letter rewrite rephrase paraphrase "
+        "proofread",
     ),
     _words(
         "conversation",
@@ -126,6 +132,8 @@ PHRASE_CUES: tuple[tuple[str, str, float], ...] = (
     ("pros and cons", "analysis", 1.5),
     ("explain why", "analysis", 1.0),
     ("what is the difference between", "analysis", 1.0),
+    ("differences between", "analysis", 1.0),
+    ("cover letter", "creative", 1.5),
     ("[asy]", "math", 3.0),
     ("fill in the blank", "reasoning", 2.0),
     ("write a story", "creative", 2.5),
@@ -236,7 +244,8 @@ STOPWORDS: dict[str, frozenset[str]] = {
     "en": frozenset(
         "a the and is are was were of to in on at by from as what how you your with for this "
         "that it an be or not can please write which why he she they his her their has have "
-        "had did does do if than more many much each i we my me there".split()
+        "had did does do if than more many much each i we my me there about all but so just "
+        "like some any would should could will its into our who when where".split()
     ),
     "es": frozenset(
         "el los las que y es por para una con del cómo qué está pero muy su se lo al como "
