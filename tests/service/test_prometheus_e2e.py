@@ -1,0 +1,220 @@
+"""A real Prometheus scrapes a real autoroute app; its HTTP API must return our series.
+
+The app (``create_app`` with the embedded store and the simulated provider) runs
+on loopback; Debian's ``prometheus`` binary scrapes it every second with the
+alert rules of ``deploy/prometheus/alerts.yml`` loaded. After driving chats and
+ratings through the API, the test polls Prometheus's query API (bounded) until
+the series carry the values the traffic implies, then checks that every
+Grafana panel's query is accepted by this Prometheus.
+
+Locally the test skips without the binaries; in CI (``AUTOROUTE_REQUIRE_REDIS=1``,
+set by ``.ci/run``, which also installs them) a missing binary is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from service.app import create_app
+from service.settings import Settings
+from tests.utils.live_server import live_server
+
+REPO = Path(__file__).resolve().parents[2]
+KEY = "sk-e2e-prometheus-0123456789"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+CHATS = 6
+POLL_DEADLINE_S = 30.0
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    message = f"{name} not found; install Debian's 'prometheus' package (.ci/run does)"
+    if os.environ.get("AUTOROUTE_REQUIRE_REDIS") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def poll(what: str, probe: Callable[[], Any], deadline_s: float = POLL_DEADLINE_S) -> Any:
+    """Call ``probe`` until it returns something truthy; fail after ``deadline_s``."""
+    deadline = time.monotonic() + deadline_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}; last answer: {last!r}")
+
+
+@dataclass
+class Prometheus:
+    base_url: str
+
+    def query(self, promql: str) -> dict[str, Any]:
+        resp = httpx.get(f"{self.base_url}/api/v1/query", params={"query": promql}, timeout=5)
+        body: dict[str, Any] = resp.json()
+        assert body["status"] == "success", (promql, body)
+        return body
+
+    def scalar(self, promql: str) -> float | None:
+        result = self.query(promql)["data"]["result"]
+        return float(result[0]["value"][1]) if result else None
+
+
+@contextmanager
+def start_prometheus(binary: str, workdir: Path, targets: dict[str, str]) -> Iterator[Prometheus]:
+    """Run Prometheus on a free loopback port, scraping ``targets`` ({job: host:port})."""
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(REPO / "deploy/prometheus/alerts.yml")],
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": [target]}]}
+            for job, target in targets.items()
+        ],
+    }
+    config_path = workdir / "prometheus.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    cmd = [
+        binary,
+        f"--config.file={config_path}",
+        f"--storage.tsdb.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
+    log = (workdir / "prometheus.log").open("wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError((workdir / "prometheus.log").read_text())
+        try:
+            return httpx.get(f"{base}/-/ready", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        poll("Prometheus to become ready", ready)
+        yield Prometheus(base)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        log.close()
+
+
+def dashboard_queries() -> list[str]:
+    queries = []
+    for path in sorted((REPO / "grafana/dashboards").glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        for panel in dashboard["panels"]:
+            for inner in [panel, *panel.get("panels", [])]:
+                queries += [t["expr"] for t in inner.get("targets", [])]
+    return queries
+
+
+def grafana_to_promql(expr: str) -> str:
+    for variable in ("$__rate_interval", "$__range", "$__interval"):
+        expr = expr.replace(variable, "1m")
+    return expr.replace("$query_type", ".*")
+
+
+@pytest.fixture
+def app_settings(tmp_path: Path) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        api_keys=f"{KEY}:e2e",
+        hash_secret="e2e-hash-secret-0123456789",
+        seed=3,
+    )
+
+
+def drive_traffic(base_url: str) -> list[str]:
+    """Send CHATS chats and rate every one; returns the request ids."""
+    request_ids = []
+    with httpx.Client(base_url=base_url, headers=AUTH, timeout=30) as client:
+        for i in range(CHATS):
+            content = ["Write a python function to add two numbers.", "What is 2 + 2?"][i % 2]
+            resp = client.post(
+                "/v1/chat/completions",
+                json={"model": "auto", "messages": [{"role": "user", "content": content}]},
+            )
+            assert resp.status_code == 200, resp.text
+            request_ids.append(resp.json()["id"])
+        for request_id in request_ids:
+            resp = client.post("/api/v1/feedback", json={"request_id": request_id, "score": 5})
+            assert resp.status_code == 200, resp.text
+    return request_ids
+
+
+def test_prometheus_scrapes_the_app_and_sees_the_traffic(
+    app_settings: Settings, tmp_path: Path
+) -> None:
+    prometheus_bin = require_binary("prometheus")
+    promtool = require_binary("promtool")
+    with live_server(create_app(app_settings)) as server:
+        api_target = server.base_url.removeprefix("http://")
+        targets = {"autoroute-api": api_target}
+        with start_prometheus(prometheus_bin, tmp_path, targets) as prometheus:
+            drive_traffic(server.base_url)
+            check_series(prometheus)
+            check_dashboards_and_rules(prometheus)
+        body = httpx.get(f"{server.base_url}/metrics", timeout=5).content
+    lint = subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, timeout=30
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def check_series(prometheus: Prometheus) -> None:
+    chats = 'sum(autoroute_requests_total{route="/v1/chat/completions",status="200"})'
+    poll(f"{chats} == {CHATS}", lambda: prometheus.scalar(chats) == CHATS)
+    assert prometheus.scalar('up{job="autoroute-api"}') == 1
+    assert prometheus.scalar("sum(autoroute_routed_total)") == CHATS
+    assert (prometheus.scalar("sum(autoroute_provider_latency_seconds_count)") or 0) >= CHATS
+    assert (prometheus.scalar('sum(autoroute_tokens_total{direction="output"})') or 0) > 0
+    assert prometheus.scalar("sum(autoroute_router_overhead_seconds_count)") == CHATS
+    ratings = 'sum(autoroute_rewards_total{kind="rating"})'
+    poll(f"{ratings} == {CHATS}", lambda: prometheus.scalar(ratings) == CHATS)
+    models = prometheus.query("count by (model) (autoroute_routed_total)")["data"]["result"]
+    assert models and all(r["metric"]["model"] != "none" for r in models)
+
+
+def check_dashboards_and_rules(prometheus: Prometheus) -> None:
+    queries = dashboard_queries()
+    assert len(queries) >= 20
+    for expr in queries:
+        prometheus.query(grafana_to_promql(expr))  # asserts status == success
+    # The traffic panels show data, not just parse.
+    traffic = "sum by (status) (rate(autoroute_requests_total[1m]))"
+    assert prometheus.query(traffic)["data"]["result"]
+    rules = httpx.get(f"{prometheus.base_url}/api/v1/rules", timeout=5).json()
+    loaded = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
+    assert "AutorouteHighErrorRate" in loaded and "AutorouteStaleModel" in loaded
