@@ -14,8 +14,9 @@ sees only the structure of the answer, never its correctness:
 
 otherwise ``q = length × structure × ratio × finish``, where
 
-* ``length = max(0.3, 1 - 0.15 · max(0, |log2(out / expected)| - 1.5))``:
-  full marks within ~2.8x of the expected output length, then a slow decay;
+* ``length = max(0.3, 1 - 0.15 · max(0, |log2((out + 8) / (expected + 8))| - 1.5))``:
+  full marks within ~2.8x of the expected output length, then a slow decay
+  (the +8 tokens keep a one-letter answer to a "single choice" prompt whole);
 * ``structure`` is 1 when the answer has the shape its query type needs
   (a code block or code lines for code, a number or LaTeX for math, a list,
   JSON or short label for extraction, a short reply when a one-word/letter
@@ -67,6 +68,7 @@ _OPENING_CHARS = 150
 _SHORT_REFUSAL_TOKENS = 100
 _SCAN_CHARS = 8_000  # structure checks read at most this much of a long answer
 _SHORT_ANSWER_TOKENS = 16
+_LENGTH_SMOOTHING = 8
 
 _REFUSAL = re.compile(
     r"\bi(?: can ?not| can't| won't| will not| am unable to|'m unable to| am not able to|"
@@ -255,7 +257,7 @@ def auto_quality_signal(
 
 def _length_score(out: int, expected: int) -> float:
     """1 within ~2.8x of the expected length, then -0.15 per doubling, floor 0.3."""
-    off = abs(math.log2(out / max(1, expected)))
+    off = abs(math.log2((out + _LENGTH_SMOOTHING) / (max(0, expected) + _LENGTH_SMOOTHING)))
     return max(0.3, 1.0 - 0.15 * max(0.0, off - 1.5))
 
 

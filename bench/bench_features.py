@@ -5,17 +5,22 @@ Prints p50 and p99 in microseconds for a short prompt, a ~1k-token and a
 text: one ``re.findall(r"\\w+", text)`` pass, the cheapest thing that reads
 every word. The target is p99 < 1 ms for the 4k-token prompt.
 
-Run: ``.venv/bin/python -m bench.bench_features``
+Run: ``.venv/bin/python -m bench.bench_features``. With ``--confusion DIR...``
+it prints, for replay folders, the query type against each item's source task.
 """
 
 from __future__ import annotations
 
+import csv
 import gc
 import re
 import statistics
+import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from bandit.features import extract_features
@@ -109,7 +114,34 @@ def run(iterations: int = 2_000) -> dict[str, Any]:
     return {"cases": cases, "rows": rows}
 
 
-def main() -> None:
+def confusion(folder: Path) -> dict[str, Counter[str]]:
+    """Query type against the source ``task`` of a replay folder (``items.csv``).
+
+    The task label is read for this report only; the classifier never sees it.
+    """
+    table: dict[str, Counter[str]] = {}
+    with (folder / "items.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            query_type = extract_features([Message("user", row["prompt"])]).query_type
+            table.setdefault(row["task"], Counter())[query_type] += 1
+    return table
+
+
+def _print_confusion(folder: Path) -> None:
+    table = confusion(folder)
+    types = sorted({t for counts in table.values() for t in counts})
+    print(f"\n{folder.name}: query_type (columns) by task (rows)")
+    print(f"{'task':16}" + "".join(f"{t:>14}" for t in types))
+    for task, counts in sorted(table.items()):
+        print(f"{task:16}" + "".join(f"{counts[t]:>14}" for t in types))
+
+
+def main(argv: list[str]) -> None:
+    """Print the latency table; ``--confusion DIR...`` prints confusion tables instead."""
+    if argv[:1] == ["--confusion"]:
+        for folder in argv[1:]:
+            _print_confusion(Path(folder))
+        return
     cases = run()["cases"]
     print("extract_features latency (µs); baseline = one re.findall(r'\\w+') pass")
     print(
@@ -124,4 +156,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
