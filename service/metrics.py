@@ -25,6 +25,9 @@ API (every method is cheap and never raises on a label value)::
     body, content_type = m.render()           # the /metrics response
     m.close()                                 # on shutdown (multiprocess bookkeeping)
 
+    setup_multiprocess(workers)               # `autoroute serve`, before uvicorn.run
+    server, thread = serve_metrics(m, 9100, "0.0.0.0")  # the learner's /metrics
+
 Series exported (the names dashboards and alerts rely on):
 
 - ``autoroute_requests_total{route,status,strategy,model}``: ``route`` is the
@@ -53,14 +56,18 @@ Several uvicorn workers: when ``PROMETHEUS_MULTIPROC_DIR`` is set before
 ``prometheus_client`` is first imported, values live in per-process files in
 that directory and :meth:`Metrics.render` merges them with
 ``multiprocess.MultiProcessCollector``. Empty the directory before the workers
-start (:func:`prepare_multiprocess_dir`) and call :meth:`Metrics.close` when a
+start (:func:`setup_multiprocess`, which also creates one for ``workers > 1``
+when the variable is unset) and call :meth:`Metrics.close` when a
 worker stops, so its live gauges disappear. Give the API and the learner
 different directories.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -79,6 +86,7 @@ from prometheus_client import (
     values,
 )
 
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 MAX_LABEL_VALUES: Final = 64
 OVERFLOW_LABEL: Final = "other"
 
@@ -111,6 +119,27 @@ _SUFFIXES: Final = {
 def multiprocess_enabled() -> bool:
     """True when prometheus_client writes values to ``PROMETHEUS_MULTIPROC_DIR``."""
     return bool(getattr(values.ValueClass, "_multiprocess", False))
+
+
+def setup_multiprocess(workers: int) -> Path | None:
+    """Get multiprocess metrics ready before uvicorn starts its workers.
+
+    Call it in the parent process (``autoroute serve``) before ``uvicorn.run``.
+    A set ``PROMETHEUS_MULTIPROC_DIR`` is emptied of stale files. Unset with
+    ``workers > 1``, a fresh temporary directory is created and exported, so
+    every worker, which inherits the environment, writes its values there.
+
+    Returns:
+        The directory in use, or None for a single process without one.
+    """
+    path = os.environ.get(MULTIPROC_ENV)
+    if path is None:
+        if workers <= 1:
+            return None
+        path = tempfile.mkdtemp(prefix="autoroute-metrics-")
+        atexit.register(shutil.rmtree, path, True)
+        os.environ[MULTIPROC_ENV] = path
+    return prepare_multiprocess_dir(path)
 
 
 def prepare_multiprocess_dir(path: str | os.PathLike[str]) -> Path:

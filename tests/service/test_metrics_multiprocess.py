@@ -24,7 +24,7 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.metrics import Metrics, prepare_multiprocess_dir
+from service.metrics import MULTIPROC_ENV, Metrics, prepare_multiprocess_dir, setup_multiprocess
 from service.routes import health
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,3 +125,31 @@ def test_counts_are_merged_across_workers(
     proc.wait(timeout=20)
     assert not list(mp_dir.glob("gauge_livemax_*.db")), "dead workers' live gauges remain"
     assert len(list(mp_dir.glob("counter_*.db"))) == 2
+
+
+def test_setup_multiprocess_single_worker_without_dir_is_a_no_op(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    assert setup_multiprocess(1) is None
+    assert MULTIPROC_ENV not in os.environ
+
+
+def test_setup_multiprocess_creates_and_exports_a_dir_for_several_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    path = setup_multiprocess(2)
+    assert path is not None and path.is_dir() and not any(path.iterdir())
+    assert os.environ[MULTIPROC_ENV] == str(path)
+    path.rmdir()
+
+
+def test_setup_multiprocess_empties_a_configured_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "counter_123.db").write_bytes(b"stale")
+    (tmp_path / "keep.txt").write_text("not ours")
+    monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
+    assert setup_multiprocess(1) == tmp_path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
