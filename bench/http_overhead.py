@@ -12,14 +12,17 @@ and the same settings:
 
 Each is measured at concurrency 1 (added latency at p50 and p99) and at
 saturation (``-c32``), with the server under test pinned to core 0 and wrk
-plus the upstream pinned to core 1. Besides requests/s, the server's own CPU
-time per request is read from ``/proc``: on a machine shared with other work it
-is steadier than wall-clock throughput, and ``1 / cpu_per_request`` is the
-throughput one whole core would give.
+plus the upstream pinned to core 1. All servers run at once and the targets
+are measured in turn, round after round: the machine is shared, so a figure
+compared with another is taken in the same round (added latency, the
+autoroute/LiteLLM ratio), and the median over rounds is reported. Besides
+requests/s, the server's own CPU time per request is read from ``/proc``:
+``1 / cpu_per_request`` is the throughput one whole core would give, and it
+shows whether the server had its core to itself.
 
-Run alone with ``python -m bench.http_overhead``; ``BENCH_HTTP_SECONDS`` sets
-the length of each measured phase (default 5 s) and ``BENCH_HTTP_TARGETS``
-picks targets (default ``direct,autoroute,litellm``).
+Run alone with ``python -m bench.http_overhead``. ``BENCH_HTTP_SECONDS`` sets the
+length of each phase (default 3 s), ``BENCH_HTTP_ROUNDS`` the rounds (default 3)
+and ``BENCH_HTTP_TARGETS`` the targets (default ``direct,autoroute,litellm``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 from tempfile import TemporaryDirectory
 from typing import Any
 
@@ -101,146 +107,206 @@ def write_catalog(path: Path, upstream_url: str) -> Path:
 
 
 def autoroute_command(port: int) -> list[str]:
-    """``autoroute serve`` from the project's virtualenv."""
+    """``autoroute serve`` from the project's virtualenv, one worker.
+
+    Access logs are off (``--log-level warning``), as they are for LiteLLM
+    (``LITELLM_LOG=ERROR``), so neither pays for a log line per request.
+    """
     cli = shutil.which("autoroute", path=str(ROOT / ".venv" / "bin")) or "autoroute"
-    return [cli, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [cli, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return argv + ["--workers", "1", "--log-level", "warning"]
 
 
-def autoroute_environment(workdir: Path, upstream_url: str, port: int) -> dict[str, str]:
+def autoroute_environment(workdir: Path, upstream_url: str) -> dict[str, str]:
     """A self-contained autoroute: the bench catalog, one static key, a fresh data dir."""
     return {
         "AUTOROUTE_CATALOG": str(write_catalog(workdir / "catalog.yaml", upstream_url)),
         "AUTOROUTE_API_KEYS": f"{API_KEY}:bench-account",
         "AUTOROUTE_DATA_DIR": str(workdir / "data"),
-        "AUTOROUTE_HOST": "127.0.0.1",
-        "AUTOROUTE_PORT": str(port),
-        "AUTOROUTE_LOG_LEVEL": "warning",
     }
 
 
-def measure(url: str, bodies: Path, key: str, seconds: float, server: procs.Server | None) -> dict:
-    """Warm up, then one phase at concurrency 1 and one at saturation."""
-    procs.wrk(url, bodies, key, connections=8, seconds=min(2.0, seconds), cpu=LOAD_CPU, lua=LUA)
-    result: dict[str, Any] = {}
-    for phase, conns in (("c1", 1), ("saturation", SATURATION_CONNECTIONS)):
-        cpu_before = server.cpu_seconds() if server else 0.0
-        stats = procs.wrk(url, bodies, key, conns, seconds, cpu=LOAD_CPU, lua=LUA)
-        if server is not None and stats["requests"]:
-            cpu = server.cpu_seconds() - cpu_before
-            stats["server_cpu_us_per_request"] = round(cpu * 1e6 / stats["requests"], 1)
-        result[phase] = stats
-    return result
+@dataclass
+class Target:
+    """One thing wrk is pointed at; ``server`` is None for the upstream itself."""
+
+    name: str
+    url: str
+    bodies: Path
+    key: str
+    server: procs.Server | None = None
 
 
-def _run_direct(workdir: Path, upstream_url: str, seconds: float) -> dict:
+def phase(target: Target, connections: int, seconds: float) -> dict[str, Any]:
+    """One wrk run, plus the server's CPU time per request when we own the server."""
+    before = target.server.cpu_seconds() if target.server else 0.0
+    stats = procs.wrk(
+        target.url, target.bodies, target.key, connections, seconds, cpu=LOAD_CPU, lua=LUA
+    )
+    if target.server is not None and stats["requests"]:
+        cpu = target.server.cpu_seconds() - before
+        stats["server_cpu_us_per_request"] = round(cpu * 1e6 / stats["requests"], 1)
+    return stats
+
+
+def _start_direct(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
     bodies = write_bodies(workdir / "bodies-direct.jsonl", "fake-model")
-    return measure(f"{upstream_url}/chat/completions", bodies, "", seconds, None)
+    return Target("direct", f"{upstream_url}/chat/completions", bodies, "")
 
 
-def _run_autoroute(workdir: Path, upstream_url: str, seconds: float) -> dict:
+def _start_autoroute(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
     port = procs.free_port()
-    env = autoroute_environment(workdir, upstream_url, port)
+    env = autoroute_environment(workdir, upstream_url)
+    server = stack.enter_context(
+        procs.Server("autoroute", autoroute_command(port), env, cpu=SERVER_CPU, logdir=workdir)
+    )
     bodies = write_bodies(workdir / "bodies-auto.jsonl", "auto")
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    with procs.Server(
-        "autoroute", autoroute_command(port), env, cpu=SERVER_CPU, logdir=workdir
-    ) as server:
-        server.wait_ready(url, bodies, API_KEY, timeout_s=60)
-        return measure(url, bodies, API_KEY, seconds, server)
+    return Target(
+        "autoroute", f"http://127.0.0.1:{port}/v1/chat/completions", bodies, API_KEY, server
+    )
 
 
-def _run_litellm(workdir: Path, upstream_url: str, seconds: float) -> dict:
+def _start_litellm(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
     cli = litellm_proxy.ensure_installed()
     port = procs.free_port()
     key = "sk-bench-litellm"
     env = litellm_proxy.environment(upstream_url, key)
-    bodies = write_bodies(workdir / "bodies-litellm.jsonl", "local-small")
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
     argv = litellm_proxy.command(cli, port)
-    with procs.Server("litellm", argv, env, cpu=SERVER_CPU, logdir=workdir) as server:
-        server.wait_ready(url, bodies, key, timeout_s=180)
-        result = measure(url, bodies, key, seconds, server)
-    result["version"] = litellm_proxy.LITELLM_VERSION
-    return result
+    server = stack.enter_context(procs.Server("litellm", argv, env, cpu=SERVER_CPU, logdir=workdir))
+    bodies = write_bodies(workdir / "bodies-litellm.jsonl", "local-small")
+    return Target("litellm", f"http://127.0.0.1:{port}/v1/chat/completions", bodies, key, server)
 
 
-RUNNERS: dict[str, Callable[[Path, str, float], dict]] = {
-    "direct": _run_direct,
-    "autoroute": _run_autoroute,
-    "litellm": _run_litellm,
+STARTERS: dict[str, Callable[[ExitStack, Path, str], Target]] = {
+    "direct": _start_direct,
+    "autoroute": _start_autoroute,
+    "litellm": _start_litellm,
 }
+READY_TIMEOUT_S = {"autoroute": 60.0, "litellm": 180.0}
+_SKIPPABLE = (procs.BenchError, litellm_proxy.LiteLLMUnavailable)
 
 
-def derive(results: dict[str, dict]) -> dict[str, float]:
-    """Added latency against the same-run baseline, per-core throughput and ratios."""
+def start_all(
+    stack: ExitStack, workdir: Path, upstream_url: str, wanted: list[str]
+) -> tuple[list[Target], dict[str, str]]:
+    """Start every wanted server at once, then wait for each; failures are skipped."""
+    started: list[Target] = []
+    skipped: dict[str, str] = {}
+    for name in wanted:
+        try:
+            started.append(STARTERS[name](stack, workdir, upstream_url))
+        except _SKIPPABLE as exc:
+            skipped[name] = str(exc)
+    ready = []
+    for target in started:
+        if target.server is not None:
+            try:
+                target.server.wait_ready(
+                    target.url, target.bodies, target.key, READY_TIMEOUT_S[target.name]
+                )
+            except procs.BenchError as exc:
+                skipped[target.name] = str(exc)
+                target.server.stop()
+                continue
+        ready.append(target)
+    return ready, skipped
+
+
+def measure_rounds(
+    targets: list[Target], rounds: int, seconds: float, skipped: dict[str, str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Interleave the targets round by round, so each round's figures share conditions."""
+    per_round: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
+    for target in targets:
+        phase(target, 8, min(2.0, seconds))  # warm-up: connection pools, lazy imports
+    for _ in range(rounds):
+        for target in [t for t in targets if t.name not in skipped]:
+            try:
+                c1 = phase(target, 1, seconds)
+                saturation = phase(target, SATURATION_CONNECTIONS, seconds)
+            except procs.BenchError as exc:
+                skipped[target.name] = str(exc)
+                continue
+            per_round[target.name].append({"c1": c1, "saturation": saturation})
+    return {name: r for name, r in per_round.items() if r}
+
+
+def _cpu_rps(stats: dict[str, Any]) -> float | None:
+    cpu_us = stats.get("server_cpu_us_per_request")
+    return 1e6 / cpu_us if cpu_us else None
+
+
+def _paired(a: list[dict[str, Any]], b: list[dict[str, Any]], fn: Callable) -> list[float]:
+    """``fn(a_round, b_round)`` for every round both targets completed."""
+    values = [fn(x, y) for x, y in zip(a, b, strict=False)]
+    return [v for v in values if v is not None]
+
+
+def derive(per_round: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    """Medians over rounds; differences and ratios are taken within a round first."""
     out: dict[str, float] = {}
-    direct = results.get("direct", {}).get("c1")
+    direct = per_round.get("direct", [])
     for name in ("autoroute", "litellm"):
-        res = results.get(name)
-        if not res or "c1" not in res:
+        runs = per_round.get(name)
+        if not runs:
             continue
-        if direct:
-            for p in ("p50", "p99"):
-                added = res["c1"]["latency_us"][p] - direct["latency_us"][p]
-                out[f"{name}_added_{p}_ms"] = round(added / 1000, 3)
-        sat = res["saturation"]
-        out[f"{name}_rps_per_core"] = round(sat["rps"], 1)
-        cpu_us = sat.get("server_cpu_us_per_request")
-        if cpu_us:
-            out[f"{name}_cpu_rps_per_core"] = round(1e6 / cpu_us, 1)
-    if out.get("litellm_rps_per_core") and "autoroute_rps_per_core" in out:
-        out["autoroute_vs_litellm_rps"] = round(
-            out["autoroute_rps_per_core"] / out["litellm_rps_per_core"], 2
-        )
-    if out.get("litellm_cpu_rps_per_core") and "autoroute_cpu_rps_per_core" in out:
-        out["autoroute_vs_litellm_cpu"] = round(
-            out["autoroute_cpu_rps_per_core"] / out["litellm_cpu_rps_per_core"], 2
-        )
+        for p in ("p50", "p99"):
+            added = _paired(
+                runs, direct, lambda x, d, p=p: x["c1"]["latency_us"][p] - d["c1"]["latency_us"][p]
+            )
+            if added:
+                out[f"{name}_added_{p}_ms"] = round(median(added) / 1000, 3)
+        out[f"{name}_rps_per_core"] = round(median(r["saturation"]["rps"] for r in runs), 1)
+        out[f"{name}_rps_per_core_best"] = round(max(r["saturation"]["rps"] for r in runs), 1)
+        cpu = [v for v in (_cpu_rps(r["saturation"]) for r in runs) if v]
+        if cpu:
+            out[f"{name}_cpu_rps_per_core"] = round(median(cpu), 1)
+    auto, lite = per_round.get("autoroute", []), per_round.get("litellm", [])
+    rps = _paired(auto, lite, lambda a, b: a["saturation"]["rps"] / b["saturation"]["rps"])
+    if rps:
+        out["autoroute_vs_litellm_rps"] = round(median(rps), 2)
+    cpu_ratio = _paired(
+        auto,
+        lite,
+        lambda a, b: (_cpu_rps(a["saturation"]) or 0) / (_cpu_rps(b["saturation"]) or 1),
+    )
+    if cpu_ratio and all(cpu_ratio):
+        out["autoroute_vs_litellm_cpu"] = round(median(cpu_ratio), 2)
     return out
 
 
-def rows(derived: dict[str, float], results: dict[str, dict]) -> list[dict[str, Any]]:
+CHECKS: dict[str, tuple[str, float | None, str]] = {
+    "autoroute_added_p50_ms": ("ms", TARGETS["added_p50_ms"], "<="),
+    "autoroute_added_p99_ms": ("ms", TARGETS["added_p99_ms"], "<="),
+    "litellm_added_p50_ms": ("ms", None, ""),
+    "litellm_added_p99_ms": ("ms", None, ""),
+    "autoroute_rps_per_core": ("req/s", TARGETS["rps_per_core"], ">="),
+    "autoroute_cpu_rps_per_core": ("req/s", None, ""),
+    "litellm_rps_per_core": ("req/s", None, ""),
+    "litellm_cpu_rps_per_core": ("req/s", None, ""),
+    "autoroute_vs_litellm_rps": ("x", TARGETS["vs_litellm"], ">="),
+    "autoroute_vs_litellm_cpu": ("x", None, ""),
+}
+
+
+def rows(
+    derived: dict[str, float], per_round: dict[str, list[dict[str, Any]]], skipped: dict[str, str]
+) -> list[dict[str, Any]]:
     """Table rows for ``python -m bench``, each with its target when there is one."""
     table: list[dict[str, Any]] = []
-    for name, res in results.items():
-        if "error" in res:
-            note = res["error"].strip().splitlines()[-1]
-            table.append({"measure": name, "value": "skipped", "note": note})
-            continue
-        table.append(
-            {
-                "measure": f"{name} p50 @c1",
-                "value": res["c1"]["latency_us"]["p50"] / 1000,
-                "unit": "ms",
-            }
-        )
-        table.append(
-            {
-                "measure": f"{name} p99 @c1",
-                "value": res["c1"]["latency_us"]["p99"] / 1000,
-                "unit": "ms",
-            }
-        )
-        table.append(
-            {
-                "measure": f"{name} req/s @c{SATURATION_CONNECTIONS}",
-                "value": res["saturation"]["rps"],
-                "unit": "req/s",
-            }
-        )
-    checks = {
-        "autoroute_added_p50_ms": ("ms", TARGETS["added_p50_ms"], "<="),
-        "autoroute_added_p99_ms": ("ms", TARGETS["added_p99_ms"], "<="),
-        "litellm_added_p50_ms": ("ms", None, ""),
-        "litellm_added_p99_ms": ("ms", None, ""),
-        "autoroute_rps_per_core": ("req/s", TARGETS["rps_per_core"], ">="),
-        "autoroute_cpu_rps_per_core": ("req/s", TARGETS["rps_per_core"], ">="),
-        "litellm_rps_per_core": ("req/s", None, ""),
-        "litellm_cpu_rps_per_core": ("req/s", None, ""),
-        "autoroute_vs_litellm_rps": ("x", TARGETS["vs_litellm"], ">="),
-        "autoroute_vs_litellm_cpu": ("x", TARGETS["vs_litellm"], ">="),
-    }
-    for key, (unit, target, op) in checks.items():
+    for name, runs in per_round.items():
+        for label, get, unit in (
+            ("p50 @c1", lambda r: r["c1"]["latency_us"]["p50"] / 1000, "ms"),
+            ("p99 @c1", lambda r: r["c1"]["latency_us"]["p99"] / 1000, "ms"),
+            (f"req/s @c{SATURATION_CONNECTIONS}", lambda r: r["saturation"]["rps"], "req/s"),
+        ):
+            table.append(
+                {"measure": f"{name} {label}", "value": median(map(get, runs)), "unit": unit}
+            )
+    for name, error in skipped.items():
+        note = error.strip().splitlines()[-1]
+        table.append({"measure": name, "value": "skipped", "note": note})
+    for key, (unit, target, op) in CHECKS.items():
         if key not in derived:
             continue
         row: dict[str, Any] = {"measure": key, "value": derived[key], "unit": unit}
@@ -252,37 +318,38 @@ def rows(derived: dict[str, float], results: dict[str, dict]) -> list[dict[str, 
     return table
 
 
-def run() -> dict:
-    """Measure every target in one run; return results, derived figures and table rows."""
-    seconds = float(os.environ.get("BENCH_HTTP_SECONDS", "5"))
-    wanted = os.environ.get("BENCH_HTTP_TARGETS", ",".join(RUNNERS)).split(",")
+def run() -> dict[str, Any]:
+    """Measure every target, interleaved over rounds; return rounds, derived figures, rows."""
+    seconds = float(os.environ.get("BENCH_HTTP_SECONDS", "3"))
+    rounds = int(os.environ.get("BENCH_HTTP_ROUNDS", "3"))
+    wanted = os.environ.get("BENCH_HTTP_TARGETS", ",".join(STARTERS)).split(",")
     procs.require_wrk()
-    results: dict[str, dict] = {}
-    with TemporaryDirectory(prefix="autoroute-bench-") as tmp:
+    with TemporaryDirectory(prefix="autoroute-bench-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         port = procs.free_port()
         upstream_argv = procs.python_module("bench.fake_upstream_fast", "--port", str(port))
-        with procs.Server("upstream", upstream_argv, {}, cpu=LOAD_CPU, logdir=workdir) as up:
-            upstream_url = f"http://127.0.0.1:{port}/v1"
-            up.wait_port(port, timeout_s=10)
-            for name in wanted:
-                try:
-                    results[name] = RUNNERS[name](workdir, upstream_url, seconds)
-                except (procs.BenchError, litellm_proxy.LiteLLMUnavailable) as exc:
-                    results[name] = {"error": str(exc)}
-    derived = derive(results)
+        upstream = stack.enter_context(
+            procs.Server("upstream", upstream_argv, {}, cpu=LOAD_CPU, logdir=workdir)
+        )
+        upstream.wait_port(port, timeout_s=10)
+        targets, skipped = start_all(stack, workdir, f"http://127.0.0.1:{port}/v1", wanted)
+        per_round = measure_rounds(targets, rounds, seconds, skipped)
+    derived = derive(per_round)
     return {
         "machine": procs.machine(),
         "settings": {
+            "rounds": rounds,
             "seconds_per_phase": seconds,
             "saturation_connections": SATURATION_CONNECTIONS,
             "server_cpu": SERVER_CPU,
             "load_and_upstream_cpu": LOAD_CPU,
             "wrk": procs.wrk_version(),
+            "litellm_version": litellm_proxy.LITELLM_VERSION,
         },
-        "results": results,
+        "rounds": per_round,
+        "skipped": skipped,
         "derived": derived,
-        "rows": rows(derived, results),
+        "rows": rows(derived, per_round, skipped),
     }
 
 

@@ -53,6 +53,15 @@ AREAS = (
     ("logging", "logging"),
     ("asyncio", "asyncio"),
 )
+# Leaf frames of threads parked on a queue or lock. py-spy's idle detection
+# misses these pure-Python waits (anyio's worker threads between jobs), so they
+# are counted apart and the shares are taken over the busy samples only.
+IDLE_LEAVES = {
+    ("Condition.wait", "threading.py"),
+    ("Event.wait", "threading.py"),
+    ("Thread.join", "threading.py"),
+    ("Condition._acquire_restore", "threading.py"),
+}
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -81,7 +90,9 @@ def area_of(frames: list[tuple[str, str]]) -> str:
 
 
 def summarise(stacks: list[tuple[list[tuple[str, str]], int]], top: int = 25) -> dict[str, Any]:
-    """Self, inclusive and per-area shares of the samples, largest first."""
+    """Self, inclusive and per-area shares of the busy samples, largest first."""
+    idle = sum(count for frames, count in stacks if frames[-1] in IDLE_LEAVES)
+    stacks = [(frames, count) for frames, count in stacks if frames[-1] not in IDLE_LEAVES]
     total = sum(count for _, count in stacks) or 1
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -101,6 +112,7 @@ def summarise(stacks: list[tuple[list[tuple[str, str]], int]], top: int = 25) ->
 
     return {
         "samples": total,
+        "idle_samples_excluded": idle,
         "areas": pct(areas, len(areas)),
         "self": pct(self_time, top),
         "inclusive": pct(inclusive, top),
@@ -116,7 +128,7 @@ def record(seconds: float, workdir: Path) -> tuple[str, dict[str, Any]]:
     up_port, port = procs.free_port(), procs.free_port()
     upstream_url = f"http://127.0.0.1:{up_port}/v1"
     upstream = procs.python_module("bench.fake_upstream_fast", "--port", str(up_port))
-    env = ho.autoroute_environment(workdir, upstream_url, port)
+    env = ho.autoroute_environment(workdir, upstream_url)
     bodies = ho.write_bodies(workdir / "bodies.jsonl", "auto")
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     with (
@@ -145,7 +157,8 @@ def record(seconds: float, workdir: Path) -> tuple[str, dict[str, Any]]:
 
 def print_summary(summary: dict[str, Any], stats: dict[str, Any]) -> None:
     print(f"wrk at c{ho.SATURATION_CONNECTIONS}: {stats['rps']:.0f} req/s")
-    print(f"py-spy samples: {summary['samples']}")
+    idle = summary["idle_samples_excluded"]
+    print(f"py-spy busy samples: {summary['samples']} (idle waits left out: {idle})")
     for title in ("areas", "self", "inclusive"):
         print(f"\n{title} (% of samples):")
         for row in summary[title]:
