@@ -33,12 +33,16 @@ def serve(args: argparse.Namespace) -> int:
     """Run the API under uvicorn."""
     import uvicorn
 
+    from service.metrics import setup_multiprocess
+
     settings = _settings()
     if args.workers > 1 and settings.embedded:
         sys.exit(
             "autoroute: --workers > 1 needs AUTOROUTE_REDIS_URL "
             "(the embedded store and learner run in one process)"
         )
+    # Workers write metric files to one directory, merged at /metrics.
+    setup_multiprocess(args.workers)
     uvicorn.run(
         "service.app:create_app",
         factory=True,
