@@ -64,52 +64,67 @@ _CASES: dict[str, list[Message]] = {
 }
 
 
-def _percentiles(fn: Callable[[], object], iterations: int) -> tuple[float, float]:
+def _timings(fn: Callable[[], object], iterations: int) -> dict[str, float]:
+    """p50/p99 in µs of wall time and of this thread's CPU time.
+
+    On a shared machine the wall-clock p99 mostly measures time slices lost to
+    other processes; the CPU-time percentiles are the classifier's own cost.
+    """
     for _ in range(min(50, iterations)):
         fn()
-    samples = []
+    wall: list[float] = []
+    cpu: list[float] = []
     gc_was_enabled = gc.isenabled()
     gc.disable()  # as timeit does: a collection pause is not the classifier's cost
     try:
         for _ in range(iterations):
-            start = time.perf_counter_ns()
+            start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
             fn()
-            samples.append((time.perf_counter_ns() - start) / 1_000)
+            cpu.append((time.thread_time_ns() - start_cpu) / 1_000)
+            wall.append((time.perf_counter_ns() - start) / 1_000)
     finally:
         if gc_was_enabled:
             gc.enable()
-    samples.sort()
-    return statistics.median(samples), samples[int(0.99 * (len(samples) - 1))]
+    wall.sort()
+    cpu.sort()
+    p99 = int(0.99 * (iterations - 1))
+    return {
+        "p50_us": round(statistics.median(wall), 1),
+        "p99_us": round(wall[p99], 1),
+        "cpu_p50_us": round(statistics.median(cpu), 1),
+        "cpu_p99_us": round(cpu[p99], 1),
+    }
 
 
 def run(iterations: int = 2_000) -> dict[str, Any]:
     """Measure every case.
 
     Returns:
-        ``{"cases": {case: {tokens, p50_us, p99_us, baseline_p50_us,
-        baseline_p99_us, ratio_p50}}, "rows": [...]}``; ``rows`` is the
-        ``make bench`` table (p50/p99 per case, the 4k p99 against its 1 ms target).
+        ``{"cases": {case: {tokens, p50_us, p99_us, cpu_p50_us, cpu_p99_us,
+        baseline_<same>, ratio_p50}}, "rows": [...]}``; ``rows`` is the ``make
+        bench`` table, with the 4k CPU-time p99 checked against its 1 ms target.
     """
     cases: dict[str, dict[str, float]] = {}
     for name, messages in _CASES.items():
         text = "\n".join(m.content for m in messages)
-        p50, p99 = _percentiles(partial(extract_features, messages), iterations)
-        b50, b99 = _percentiles(partial(_WORD.findall, text), iterations)
+        ours = _timings(partial(extract_features, messages), iterations)
+        base = _timings(partial(_WORD.findall, text), iterations)
         cases[name] = {
             "tokens": float(extract_features(messages).input_tokens),
-            "p50_us": round(p50, 1),
-            "p99_us": round(p99, 1),
-            "baseline_p50_us": round(b50, 1),
-            "baseline_p99_us": round(b99, 1),
-            "ratio_p50": round(p50 / b50, 2),
+            **ours,
+            **{f"baseline_{key}": value for key, value in base.items()},
+            "ratio_p50": round(ours["p50_us"] / base["p50_us"], 2),
         }
     rows: list[dict[str, Any]] = []
     for name, case in cases.items():
-        note = f"baseline findall p50 {case['baseline_p50_us']} µs, ratio {case['ratio_p50']}"
+        note = (
+            f"wall p99 {case['p99_us']} µs; baseline findall p50 {case['baseline_p50_us']} µs, "
+            f"ratio {case['ratio_p50']}"
+        )
         rows.append({"measure": f"features {name} p50", "value": case["p50_us"], "unit": "µs"})
-        row = {"measure": f"features {name} p99", "value": case["p99_us"], "unit": "µs"}
+        row = {"measure": f"features {name} p99 (cpu)", "value": case["cpu_p99_us"], "unit": "µs"}
         if name == "4k":
-            row |= {"target": "< 1000", "ok": case["p99_us"] < _TARGET_P99_US}
+            row |= {"target": "< 1000", "ok": case["cpu_p99_us"] < _TARGET_P99_US}
         rows.append(row | {"note": note})
     return {"cases": cases, "rows": rows}
 
@@ -143,15 +158,23 @@ def main(argv: list[str]) -> None:
             _print_confusion(Path(folder))
         return
     cases = run()["cases"]
-    print("extract_features latency (µs); baseline = one re.findall(r'\\w+') pass")
+    print("extract_features latency (µs): wall clock, then thread CPU time")
+    print("baseline = one re.findall(r'\\w+') pass over the same text")
+    columns = ("p50_us", "p99_us", "cpu_p50_us", "cpu_p99_us")
     print(
-        f"{'case':6} {'tokens':>7} {'p50':>8} {'p99':>8} "
-        f"{'base p50':>9} {'base p99':>9} {'ratio':>6}"
+        f"{'case':6} {'tokens':>6} "
+        + " ".join(f"{c.removesuffix('_us'):>8}" for c in columns)
+        + " | "
+        + " ".join(f"{'b.' + c.removesuffix('_us'):>10}" for c in columns)
+        + f" {'ratio':>6}"
     )
     for name, r in cases.items():
         print(
-            f"{name:6} {r['tokens']:7.0f} {r['p50_us']:8.1f} {r['p99_us']:8.1f} "
-            f"{r['baseline_p50_us']:9.1f} {r['baseline_p99_us']:9.1f} {r['ratio_p50']:6.2f}"
+            f"{name:6} {r['tokens']:6.0f} "
+            + " ".join(f"{r[c]:8.1f}" for c in columns)
+            + " | "
+            + " ".join(f"{r['baseline_' + c]:10.1f}" for c in columns)
+            + f" {r['ratio_p50']:6.2f}"
         )
 
 
