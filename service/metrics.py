@@ -235,13 +235,14 @@ class Metrics:
             ["model", "kind"],
             registry=r,
         )
-        # livemax: open if any live worker sees it open; a dead worker's view is dropped.
+        # The breaker state is shared by all workers (it lives in the store), so the
+        # latest transition any live worker saw wins, not the max of stale views.
         self.circuit_open = Gauge(
             "autoroute_circuit_open",
             "1 while the model's circuit breaker is open.",
             ["model"],
             registry=r,
-            multiprocess_mode="livemax",
+            multiprocess_mode="livemostrecent",
         )
         self.rewards = Counter(
             "autoroute_rewards", "Reward events accepted, by kind.", ["kind"], registry=r
@@ -359,7 +360,7 @@ class Metrics:
         self.provider_errors.labels(self._label("model", model), self._label("kind", kind)).inc()
 
     def set_circuit(self, model: str, open: bool) -> None:
-        """Publish the breaker state of ``model``."""
+        """Publish the breaker state of ``model``; call it on every transition."""
         self.circuit_open.labels(self._label("model", model)).set(1.0 if open else 0.0)
 
     def reward_accepted(self, kind: str) -> None:
@@ -382,12 +383,19 @@ class Metrics:
             self.reward_value.labels(label).inc(max(0.0, value_sum))
 
     def set_learner_lag(self, pending: int, oldest_s: float) -> None:
-        """Publish how far the learner is behind: events pending and the oldest age."""
+        """Publish how far the learner is behind: events pending and the oldest age.
+
+        Call it periodically (each learner poll): the value is a reading, not a timer.
+        """
         self.learner_pending.set(max(0, pending))
         self.learner_oldest.set(max(0.0, oldest_s))
 
     def set_model_version_age(self, seconds: float) -> None:
-        """Publish the age of the model snapshot this process routes with."""
+        """Publish the age of the model snapshot this process routes with.
+
+        Call it periodically (each snapshot-reloader poll), so the age keeps growing
+        while no new snapshot arrives; the stale-model alert relies on that.
+        """
         self.model_version_age.set(max(0.0, seconds))
 
     def set_accounts(self, stage_counts: Mapping[str, int]) -> None:

@@ -49,6 +49,11 @@ def build_app() -> FastAPI:
         metrics.set_circuit("small", True)
         return {"pid": os.getpid()}
 
+    @app.get("/close")
+    async def close() -> dict[str, int]:
+        app.state.metrics.set_circuit("small", False)
+        return {"pid": os.getpid()}
+
     return app
 
 
@@ -121,9 +126,15 @@ def test_counts_are_merged_across_workers(
         assert metric_values(text, "autoroute_requests_total")[key] == sent
         assert metric_values(text, "autoroute_circuit_open")[(("model", "small"),)] == 1
 
+    # Both workers saw the breaker open; one sees it close: the latest state wins.
+    httpx.get(f"{base}/close", headers={"Connection": "close"}, timeout=5.0)
+    text = httpx.get(f"{base}/metrics", timeout=5.0).text
+    assert metric_values(text, "autoroute_circuit_open")[(("model", "small"),)] == 0
+
+    assert len(list(mp_dir.glob("gauge_livemostrecent_*.db"))) == 2
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=20)
-    assert not list(mp_dir.glob("gauge_livemax_*.db")), "dead workers' live gauges remain"
+    assert not list(mp_dir.glob("gauge_live*_*.db")), "dead workers' live gauges remain"
     assert len(list(mp_dir.glob("counter_*.db"))) == 2
 
 
