@@ -127,7 +127,9 @@ def extract_features(messages: Sequence[Message]) -> PromptFeatures:
 
     Returns:
         The query type (one of ``QUERY_TYPES``), a complexity estimate in
-        [0, 1], token estimates, structure cues and a language hint.
+        [0, 1], token estimates (``input_tokens`` covers every message plus a
+        small per-message overhead), structure cues of the last user message,
+        ``turns`` (the number of user messages) and a language hint.
     """
     users = [m.content for m in messages if m.role == "user" and m.content]
     system = " ".join(m.content for m in messages if m.role == "system" and m.content)
