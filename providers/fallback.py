@@ -64,7 +64,11 @@ class FallbackPolicy:
 
 
 class AllProvidersFailed(ProviderError):
-    """Every candidate failed or was skipped; ``attempts`` says how."""
+    """Every candidate failed or was skipped; ``attempts`` says how.
+
+    ``retry_after`` is set when candidates were skipped for an open circuit:
+    the seconds until the first of them accepts a probe again.
+    """
 
     kind = "all_failed"
 
@@ -111,6 +115,7 @@ class _Run:
         self.deadline = clock() + policy.total_timeout_s
         self.attempts: list[Attempt] = []
         self.skipped: list[str] = []
+        self.reopens_in: list[float] = []
 
     async def candidates(
         self, models: Sequence[ModelSpec], source: ProviderSource
@@ -129,6 +134,9 @@ class _Run:
                 continue
             if self.breaker is not None and not await self.breaker.allow(model.id):
                 self.skipped.append(model.id)
+                wait = await self.breaker.retry_after(model.id)
+                if wait is not None:
+                    self.reopens_in.append(wait)
                 continue
             yield model, provider, min(self.policy.attempt_timeout_s, remaining)
 
@@ -148,7 +156,9 @@ class _Run:
         return exc
 
     def exhausted(self) -> AllProvidersFailed:
-        return AllProvidersFailed(self.attempts, self.skipped)
+        error = AllProvidersFailed(self.attempts, self.skipped)
+        error.retry_after = min(self.reopens_in, default=None)
+        return error
 
     def _ms(self, started: float) -> float:
         return round((self.clock() - started) * 1000, 1)

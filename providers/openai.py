@@ -13,6 +13,7 @@ for vLLM, Ollama, llama.cpp and LM Studio servers.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
@@ -42,6 +43,7 @@ _FINISH: dict[str, FinishReason] = {
     "function_call": "tool_calls",
 }
 _CONTENT_POLICY_CODES = frozenset({"content_filter", "content_policy_violation"})
+_REASONING_MODEL = re.compile(r"o\d")
 _AUTH_CODES = frozenset({"invalid_api_key", "invalid_authentication"})
 
 
@@ -59,6 +61,7 @@ class OpenAIProvider:
     # OpenAI's reasoning models reject ``max_tokens``; most compatible servers
     # only know ``max_tokens``.
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
+    reasoning_models_fix_temperature: ClassVar[bool] = True
 
     def __init__(
         self, client: httpx.AsyncClient, api_key: str | None, *, base_url: str | None = None
@@ -142,6 +145,13 @@ class OpenAIProvider:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
 
+    def _fixed_temperature(self, model: ModelSpec) -> bool:
+        """OpenAI's reasoning models (o1, o3, o4-mini...) reject any temperature
+        but the default with a 400, which would fail the request rather than fall
+        back; their answers are not steered by it anyway."""
+        fixed = _REASONING_MODEL.match(model.upstream_model) is not None
+        return self.reasoning_models_fix_temperature and fixed
+
     def _body(self, model: ModelSpec, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": model.upstream_model,
@@ -154,7 +164,7 @@ class OpenAIProvider:
         }
         if request.max_output_tokens is not None:
             body[self.max_tokens_field] = request.max_output_tokens
-        if request.temperature is not None:
+        if request.temperature is not None and not self._fixed_temperature(model):
             body["temperature"] = request.temperature
         if stream:
             body["stream"] = True

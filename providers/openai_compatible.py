@@ -2,8 +2,9 @@
 
 Same wire format as OpenAI's Chat Completions, so this reuses
 :class:`providers.openai.OpenAIProvider`. Differences: the base URL comes from
-the model's catalog entry, the key is optional, and the output limit is sent
-as ``max_tokens``, the field these servers understand.
+the model's catalog entry, the key is optional, the output limit is sent as
+``max_tokens`` (the field these servers understand) and ``temperature`` is
+always passed through.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class OpenAICompatibleProvider(OpenAIProvider):
     provider: ClassVar[str] = "openai_compatible"
     default_base_url: ClassVar[str] = "http://127.0.0.1:8000/v1"
     max_tokens_field: ClassVar[str] = "max_tokens"
+    # A local model named "o3-something" is not OpenAI's reasoning model.
+    reasoning_models_fix_temperature: ClassVar[bool] = False
 
     def __init__(
         self, client: httpx.AsyncClient, api_key: str | None = None, *, base_url: str | None = None

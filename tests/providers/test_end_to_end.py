@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -143,3 +144,18 @@ async def test_scripted_behaviours_are_consumed_in_order(
     assert (await provider.complete(spec(upstream), CHAT, timeout=5)).text == "second"
     assert (await provider.complete(spec(upstream), CHAT, timeout=5)).text == Behaviour().text
     assert upstream.calls("fake-model") == 3
+
+
+async def test_stream_opened_in_one_task_is_relayed_from_another(
+    upstream: FakeUpstream, client: httpx.AsyncClient
+) -> None:
+    model = spec(upstream)
+    registry = ProviderRegistry(Catalog((model,)), ProviderKeys(), client)
+    upstream.set(text="relayed across tasks", chunks=5)
+
+    stream = await stream_with_fallback([model], CHAT, providers=registry)
+
+    async def relay() -> str:
+        return "".join([chunk.delta async for chunk in stream])
+
+    assert await asyncio.create_task(relay()) == "relayed across tasks"

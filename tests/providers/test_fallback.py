@@ -219,6 +219,26 @@ async def test_open_circuit_is_skipped_and_failures_feed_the_breaker(
     assert upstream.calls["a"] == 1
 
 
+async def test_all_circuits_open_tells_when_to_retry(
+    scripted: tuple[ScriptedUpstream, ProviderRegistry],
+) -> None:
+    _, registry = scripted
+    breaker = CircuitBreaker(
+        MemoryCircuitStore(), CircuitConfig(consecutive_failures=1, cooldown_s=30)
+    )
+    await breaker.record_failure("a", retry_after=90)
+    await breaker.record_failure("b")
+
+    with pytest.raises(AllProvidersFailed) as info:
+        await complete_with_fallback(
+            pick("a", "b"), CHAT, providers=registry, policy=POLICY, breaker=breaker
+        )
+
+    assert info.value.attempts == ()
+    assert info.value.skipped == ("a", "b")
+    assert info.value.retry_after == pytest.approx(30, abs=1)
+
+
 async def test_non_retryable_failure_does_not_trip_the_breaker(
     scripted: tuple[ScriptedUpstream, ProviderRegistry],
 ) -> None:
@@ -299,6 +319,20 @@ async def test_stream_cut_after_first_chunk_is_an_in_band_error(
     assert upstream.calls["b"] == 0
     assert [(a.model_id, a.error_kind) for a in stream.attempts] == [("a", "connection")]
     assert await breaker.state("a") is CircuitState.OPEN
+
+
+async def test_stream_can_be_read_from_another_task(
+    scripted: tuple[ScriptedUpstream, ProviderRegistry],
+) -> None:
+    # The HTTP layer opens the stream in the handler and may relay it from
+    # the response task.
+    _, registry = scripted
+
+    stream = await stream_with_fallback(pick("a"), CHAT, providers=registry, policy=POLICY)
+    text = await asyncio.create_task(read(stream))
+
+    assert "".join(text) == "from a"
+    assert [(a.model_id, a.error_kind) for a in stream.attempts] == [("a", None)]
 
 
 async def test_stream_non_retryable_before_first_chunk_fails_fast(

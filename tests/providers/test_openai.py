@@ -65,6 +65,31 @@ async def test_compatible_server_uses_model_base_url_max_tokens_and_no_key(
     assert "max_completion_tokens" not in body
 
 
+@pytest.mark.parametrize(
+    ("upstream_model", "sent"), [("o4-mini", False), ("o3", False), ("gpt-4.1", True)]
+)
+async def test_reasoning_models_get_no_temperature(
+    upstream: MockUpstream, chat: ChatRequest, upstream_model: str, sent: bool
+) -> None:
+    upstream.reply_json(OPENAI.success("hi", "stop", 1, 1))
+    spec = ModelSpec(upstream_model, "openai", upstream_model, 1, 4)
+
+    await OpenAIProvider(upstream.client, "k").complete(spec, chat, timeout=5)
+
+    assert ("temperature" in upstream.json_body()) is sent
+
+
+async def test_compatible_server_always_gets_temperature(
+    upstream: MockUpstream, chat: ChatRequest
+) -> None:
+    upstream.reply_json(OPENAI.success("hi", "stop", 1, 1))
+    spec = ModelSpec("local-o3", "openai_compatible", "o3-local", 0, 0, base_url="http://h/v1")
+
+    await OpenAICompatibleProvider(upstream.client).complete(spec, chat, timeout=5)
+
+    assert upstream.json_body()["temperature"] == 0.3
+
+
 async def test_tool_messages_travel_as_user_turns(upstream: MockUpstream) -> None:
     upstream.reply_json(OPENAI.success("ok", "stop", 1, 1))
     chat = ChatRequest((Message("user", "q"), Message("assistant", "a"), Message("tool", "42")))
