@@ -149,8 +149,10 @@ class Store(Protocol):
     """Narrow persistence interface used by the API and the learner.
 
     Every method raises :class:`service.store.errors.StoreUnavailable` when the
-    backend cannot be reached.
+    backend cannot be reached. ``shards`` is the number of reward shards.
     """
+
+    shards: int
 
     # decision log: kept ttl_s (the reward window) plus a grace period so late
     # feedback is recognised as late; ttl_s after creation a decision that got

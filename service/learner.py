@@ -1,0 +1,446 @@
+"""The learner: reward streams in, policy updates and snapshots out, exactly once.
+
+One loop (:meth:`Learner.run`) per process; ``run(until_idle=True)`` drains
+what is there and returns (tests, like arq's burst mode). Each step:
+
+1. renew the shard leases (``shard:<n>``) and compete for ``global``;
+2. read rewards of the held shards through the ``learners`` consumer group
+   (first this consumer's own pending entries, left by a crash; then stale
+   entries of dead consumers, ``XAUTOCLAIM``; then new ones), dead-lettering
+   entries delivered more than ``max_deliveries`` times;
+3. join each reward to its decision and learn the account policy
+   (:mod:`service.learner_rewards` holds the semantics);
+4. if this process owns the global policy, apply the forwarded updates of
+   every shard (:mod:`service.learner_global`);
+5. every ``snapshot_interval_s``, commit: per shard, one atomic
+   :meth:`~service.store.base.Store.commit_shard` writes the touched accounts'
+   snapshots, the applied-event ledger, counts, the forward batch and the acks.
+
+Why this is exactly-once: the in-memory policy only ever runs ahead of the
+store by uncommitted, un-acked entries. If the process dies, or a commit
+fails, those entries are redelivered and re-learned on top of the last
+committed snapshots (a failed commit drops the touched accounts from memory so
+they are reloaded). A reward published twice is skipped by the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import cast
+
+from bandit.rewards import blend_rating
+from bandit.router import Router
+from bandit.types import PromptFeatures, Strategy
+from service.learner_batch import ShardBatch
+from service.learner_global import GlobalOwner, now_ms
+from service.learner_rewards import Blend, RewardRules, Update, plan_event
+from service.store.base import (
+    DecisionRecord,
+    Store,
+    StreamEntry,
+    account_key,
+    shard_of,
+)
+from service.store.errors import LeaseLost, StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerConfig:
+    """Settings of one learner process.
+
+    Attributes:
+        shards: the shards this process serves (``None``: all of the store's).
+        consumer: consumer name in the group; keep it stable across restarts
+            so a restarted learner picks up its own pending entries at once.
+        global_policy: compete for the global lease (one owner at a time).
+        snapshot_interval_s: commit (and so publish snapshots) this often.
+        batch_size: entries per stream read (``COUNT``).
+        block_ms: longest wait for new entries when idle.
+        claim_idle_ms: an entry pending this long belongs to a dead consumer.
+        max_deliveries: attempts before an entry is dead-lettered.
+        lease_ttl_ms: shard and global lease lifetime (renewed every third).
+    """
+
+    shards: tuple[int, ...] | None = None
+    consumer: str = field(default_factory=lambda: f"learner-{socket.gethostname()}")
+    global_policy: bool = True
+    rules: RewardRules = field(default_factory=RewardRules)
+    snapshot_interval_s: float = 0.5
+    batch_size: int = 500
+    block_ms: int = 100
+    claim_idle_ms: int = 30_000
+    claim_interval_s: float = 5.0
+    max_deliveries: int = 5
+    lease_ttl_ms: int = 10_000
+    defaults_interval_s: float = 1.0
+    max_touched_accounts: int = 200
+
+
+class Learner:
+    """Applies every reward once to the router and publishes snapshots.
+
+    Args:
+        store: the shared store (Redis or embedded).
+        router: the router to train. Embedded mode shares the serving router.
+        config: see :class:`LearnerConfig`.
+        blend: how a raw rating is blended with the automatic signal.
+
+    Example:
+        >>> # learner = Learner(store, router, LearnerConfig(consumer="l1"))
+        >>> # await learner.run(until_idle=True)   # drain, then return
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        router: Router,
+        config: LearnerConfig | None = None,
+        *,
+        blend: Blend = blend_rating,
+    ) -> None:
+        self.config = config = config or LearnerConfig()
+        self._store, self._router, self._blend = store, router, blend
+        total = store.shards
+        self._wanted = sorted(config.shards) if config.shards is not None else list(range(total))
+        if not self._wanted or any(not 0 <= s < total for s in self._wanted):
+            raise ValueError(f"shards must be a non-empty subset of 0..{total - 1}")
+        self.owner = f"{config.consumer}:{uuid.uuid4().hex[:12]}"
+        self._held: set[int] = set()
+        self._batches: dict[int, ShardBatch] = {}
+        self._errors: dict[str, str] = {}
+        self._global = (
+            GlobalOwner(store, router, self.owner, config.lease_ttl_ms, self._learn_global)
+            if config.global_policy
+            else None
+        )
+        self._stop = asyncio.Event()
+        self._version = 0
+        self._recovering = True
+        self._recovered: set[str] = set()
+        self._due: dict[str, float] = {}
+        self.stats: Counter[str] = Counter()  # outcomes committed by this process
+
+    @property
+    def held_shards(self) -> list[int]:
+        """Shards whose lease this process holds."""
+        return sorted(self._held)
+
+    @property
+    def owns_global(self) -> bool:
+        """True while this process holds the global lease."""
+        return self._global is not None and self._global.held
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to commit what it has and return."""
+        self._stop.set()
+
+    # --- main loop --------------------------------------------------------------
+    async def run(self, until_idle: bool = False) -> None:
+        """Learn until :meth:`stop` (or, with ``until_idle``, until nothing is left)."""
+        self._stop.clear()
+        await self._maintain()
+        try:
+            while not self._stop.is_set():
+                try:
+                    work = await self._step(until_idle)
+                except StoreUnavailable as exc:
+                    if until_idle:
+                        raise
+                    logger.warning("store unavailable (%s); retrying", exc)
+                    await self._abandon_all()
+                    await self._wait(1.0)
+                    continue
+                if until_idle and work == 0 and not self._recovering:
+                    if not await self._store.pending_count(self.held_shards):
+                        break
+        finally:
+            await self._shutdown()
+
+    async def _wait(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    def _timer(self, name: str, every_s: float) -> bool:
+        now = time.monotonic()
+        if now - self._due.get(name, 0.0) >= every_s:
+            self._due[name] = now
+            return True
+        return False
+
+    async def _step(self, until_idle: bool) -> int:
+        """One iteration; returns how much work it found (0 means idle)."""
+        cfg = self.config
+        if self._timer("lease", cfg.lease_ttl_ms / 3000):
+            await self._maintain()
+        work = await self._process(await self._read(until_idle))
+        if self._global is not None:
+            work += await self._global.pump(cfg.batch_size)
+        touched = sum(len(b.touched) for b in self._batches.values())
+        if until_idle or touched >= cfg.max_touched_accounts:
+            await self._commit()
+        elif self._timer("commit", cfg.snapshot_interval_s):
+            await self._commit()
+        if until_idle or self._timer("defaults", cfg.defaults_interval_s):
+            for shard in self.held_shards:
+                work += await self._store.enqueue_due_defaults(shard, time.time(), cfg.batch_size)
+        return work
+
+    async def _read(self, until_idle: bool) -> list[StreamEntry]:
+        cfg, shards = self.config, self.held_shards
+        if not shards:
+            await self._wait(0 if until_idle else cfg.block_ms / 1000)
+            return []
+        if self._recovering:
+            pending = await self._store.read_own_pending(cfg.consumer, shards, cfg.batch_size)
+            fresh = [e for e in pending if e.entry_id not in self._recovered]
+            self._recovered.update(e.entry_id for e in fresh)
+            if fresh:
+                return await self._screen(fresh)
+            self._recovering, self._recovered = False, set()
+        entries: list[StreamEntry] = []
+        if until_idle or self._timer("claim", cfg.claim_interval_s):
+            idle_ms = 0 if until_idle else cfg.claim_idle_ms
+            entries = await self._store.claim_stale(cfg.consumer, shards, idle_ms, cfg.batch_size)
+        block = 0 if (until_idle or entries) else self._block_ms()
+        entries += await self._store.read_rewards(cfg.consumer, shards, cfg.batch_size, block)
+        return await self._screen(entries)
+
+    def _block_ms(self) -> int:
+        next_commit = self._due.get("commit", 0.0) + self.config.snapshot_interval_s
+        until_commit = max(0.0, next_commit - time.monotonic())
+        return max(1, min(self.config.block_ms, int(until_commit * 1000)))
+
+    async def _screen(self, entries: list[StreamEntry]) -> list[StreamEntry]:
+        """Dead-letter entries that have failed ``max_deliveries`` times already."""
+        keep = []
+        for entry in entries:
+            if entry.deliveries > self.config.max_deliveries:
+                reason = self._errors.pop(entry.entry_id, "too many delivery attempts")
+                await self._store.dead_letter(entry, reason)
+                self.stats["dead_letter"] += 1
+            else:
+                keep.append(entry)
+        return keep
+
+    # --- learning ---------------------------------------------------------------
+    async def _process(self, entries: list[StreamEntry]) -> int:
+        by_shard: dict[int, list[StreamEntry]] = {}
+        for entry in entries:
+            if entry.shard in self._held:
+                by_shard.setdefault(entry.shard, []).append(entry)
+        work = 0
+        for shard, group in by_shard.items():
+            batch = self._batches.setdefault(shard, ShardBatch())
+            group = [e for e in group if e.entry_id not in batch.entry_ids]
+            done = await self._store.applied_among(shard, [e.event.event_id for e in group])
+            rids = {e.event.request_id for e in group if e.event.kind != "reset"}
+            decisions = await self._store.get_decisions(sorted(rids))
+            await self._ensure_accounts({d.account for d in decisions.values()} - batch.resets)
+            invalid = []
+            for entry in group:
+                duplicate = entry.event.event_id in done or entry.event.event_id in batch.event_ids
+                try:
+                    reason = self._apply(batch, entry, duplicate, decisions)
+                except Exception as exc:  # noqa: BLE001 - retried, then dead-lettered
+                    logger.warning("reward %s failed: %r", entry.event.event_id, exc)
+                    self._errors[entry.entry_id] = repr(exc)[:500]
+                    continue
+                if reason:
+                    invalid.append((entry, reason))
+            for entry, reason in invalid:
+                await self._store.dead_letter(entry, reason)
+                self.stats["invalid"] += 1
+            work += len(group)
+        return work
+
+    def _apply(
+        self,
+        batch: ShardBatch,
+        entry: StreamEntry,
+        duplicate: bool,
+        decisions: dict[str, DecisionRecord],
+    ) -> str | None:
+        """Learn from one entry into ``batch``; returns a reason if it is invalid."""
+        event = entry.event
+        if duplicate:
+            batch.add(entry, "duplicate", applied=False)
+            return None
+        if event.kind == "reset":
+            self._router.reset_account(event.account)
+            batch.resets.add(event.account)
+            batch.touched.add(event.account)
+            batch.counts.pop(event.account, None)
+            batch.add(entry, "reset")
+            return None
+        decision = decisions.get(event.request_id)
+        if decision is not None and decision.account != event.account:
+            return "event account does not match the decision's account"
+        plan = plan_event(event, decision, self.config.rules, self._blend)
+        if plan.outcome == "invalid":
+            return plan.reason
+        for update in plan.updates:
+            self._learn_account(update)
+            batch.forward.append(update.to_wire())
+            batch.touched.add(update.account)
+            batch.count(update.account, update.chosen)
+            batch.learned[event.kind] += 1
+        if plan.settles and decision is not None:
+            batch.settled.append((decision.account, decision.request_id))
+        if plan.outcome == "late":
+            batch.late.append(
+                {"event_id": event.event_id, "request_id": event.request_id,
+                 "account": event.account, "value": event.value, "at": event.created_at}
+            )  # fmt: skip
+        batch.add(entry, plan.outcome)
+        return None
+
+    def _learn(self, update: Update, scope: str) -> None:
+        features = PromptFeatures(**update.features)
+        for _ in range(update.repeats):
+            self._router.learn(
+                update.account,
+                features,
+                cast(Strategy, update.strategy),
+                update.actions,
+                update.chosen,
+                update.probability,
+                update.quality,
+                cost_usd=update.cost_usd if scope == "global" else None,
+                scope="global" if scope == "global" else "account",
+            )
+
+    def _learn_account(self, update: Update) -> None:
+        self._learn(update, "account")
+
+    def _learn_global(self, update: Update) -> None:
+        self._learn(update, "global")
+
+    async def _ensure_accounts(self, accounts: set[str]) -> None:
+        """Load committed snapshots of accounts this router does not hold yet."""
+        cached = set(self._router.cached_accounts())
+        missing = sorted(a for a in accounts if a not in cached)
+        if not missing:
+            return
+        found = await self._store.get_snapshots([account_key(a) for a in missing])
+        for account in missing:
+            snap = found.get(account_key(account))
+            if snap is not None:
+                self._router.load_account(account, snap[1], str(snap[0]))
+
+    # --- commits and leases -------------------------------------------------------
+    def _next_version(self) -> int:
+        floor = self._global.version if self._global is not None else 0
+        self._version = max(self._version + 1, now_ms(), floor + 1)
+        return self._version
+
+    async def _commit(self) -> None:
+        """Make every shard batch durable, then the global policy."""
+        self._due["commit"] = time.monotonic()
+        for shard, batch in list(self._batches.items()):
+            del self._batches[shard]
+            if batch.entries or batch.touched:
+                await self._commit_shard(shard, batch)
+        if self._global is not None:
+            await self._global.commit(self._next_version())
+
+    async def _commit_shard(self, shard: int, batch: ShardBatch) -> None:
+        snapshots: dict[str, bytes | None] = {}
+        for account in batch.touched:
+            blob = self._router.export_account(account)
+            if blob is None and account not in batch.resets:
+                logger.warning("account %s left the cache before its commit", account)
+                continue
+            snapshots[account] = blob
+        commit = batch.to_commit(shard, self.owner, self._next_version(), snapshots)
+        try:
+            await self._store.commit_shard(commit)
+        except (LeaseLost, StoreUnavailable) as exc:
+            logger.warning(
+                "commit of shard %d failed (%s); entries will be redelivered", shard, exc
+            )
+            self._forget(batch)
+            if isinstance(exc, LeaseLost):
+                self._held.discard(shard)
+            return
+        self.stats.update(batch.outcomes)
+
+    def _forget(self, batch: ShardBatch) -> None:
+        """Drop uncommitted learning: reload those accounts, re-read own entries."""
+        for account in batch.touched:
+            self._router.reset_account(account)
+        self._recovering = True
+
+    async def _abandon_all(self) -> None:
+        for batch in self._batches.values():
+            self._forget(batch)
+        self._batches.clear()
+        if self._global is not None:
+            self._global.held = False  # reload the committed global state on re-acquire
+
+    async def _maintain(self) -> None:
+        """Renew or take shard leases, and compete for the global one."""
+        self._due["lease"] = time.monotonic()
+        gained = []
+        for shard in self._wanted:
+            ok = await self._store.acquire_lease(
+                f"shard:{shard}", self.owner, self.config.lease_ttl_ms
+            )
+            if ok and shard not in self._held:
+                self._held.add(shard)
+                gained.append(shard)
+                self._recovering = True
+            elif not ok and shard in self._held:
+                logger.warning("lost the lease of shard %d", shard)
+                self._held.discard(shard)
+                self._forget(self._batches.pop(shard, ShardBatch()))
+        if gained:
+            await self._preload(gained)
+        if self._global is not None:
+            await self._global.maintain()
+
+    async def _preload(self, shards: list[int]) -> None:
+        """Load the committed policies of every account of newly held shards.
+
+        Embedded mode serves from this very router, so a restart must bring
+        every learned account back at once, not on its next reward.
+        """
+        total = self._store.shards
+        accounts = {
+            key.partition(":")[2]
+            for key in await self._store.snapshot_versions()
+            if key.startswith("account:") and shard_of(key.partition(":")[2], total) in shards
+        }
+        await self._ensure_accounts(accounts)
+
+    async def _shutdown(self) -> None:
+        try:
+            await self._commit()
+            for shard in list(self._held):
+                await self._store.release_lease(f"shard:{shard}", self.owner)
+            self._held.clear()
+            if self._global is not None:
+                await self._global.release()
+        except StoreUnavailable as exc:
+            logger.warning("learner shutdown without a final commit: %s", exc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``autoroute learner`` / ``python -m service.learner`` (see :mod:`service.learner_cli`)."""
+    from service.learner_cli import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
