@@ -176,9 +176,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.metrics, state.pipeline, state.keyring = core.metrics, pipeline, keyring
         state.insights = insights_
         state.feedback = FeedbackService(store, insights_, core.metrics, settings.reward_window_s)
-        state.simulated_models = frozenset(
-            m.id for m in core.registry.catalog if core.registry.is_simulated(m)
-        )
+        state.registry = core.registry
         await start_learning(settings, store, core.router, core.metrics, stack)
         yield
 

@@ -14,6 +14,7 @@ from fastapi import Depends, Header, Request
 from bandit.router import Router
 from bandit.types import STRATEGIES, Strategy
 from providers.catalog import Catalog
+from providers.registry import ProviderRegistry
 from service.auth import KeyRing, check_admin
 from service.errors import ValidationFailed
 from service.feedback import FeedbackService
@@ -37,6 +38,11 @@ def get_store(request: Request) -> Store:
 def get_catalog(request: Request) -> Catalog:
     catalog: Catalog = request.app.state.catalog
     return catalog
+
+
+def get_registry(request: Request) -> ProviderRegistry:
+    registry: ProviderRegistry = request.app.state.registry
+    return registry
 
 
 def get_router(request: Request) -> Router:
@@ -69,12 +75,6 @@ def get_feedback(request: Request) -> FeedbackService:
     return feedback
 
 
-def get_simulated(request: Request) -> frozenset[str]:
-    """Ids of the catalog models answered by the simulated provider."""
-    simulated: frozenset[str] = request.app.state.simulated_models
-    return simulated
-
-
 def get_request_id(request: Request) -> str:
     """The id the middleware gave this request; chat requests reuse it as decision id."""
     return str(request.state.request_id)
@@ -84,12 +84,12 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 RouterDep = Annotated[Router, Depends(get_router)]
+RegistryDep = Annotated[ProviderRegistry, Depends(get_registry)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 PipelineDep = Annotated[ChatPipeline, Depends(get_pipeline)]
 KeyRingDep = Annotated[KeyRing, Depends(get_keyring)]
 InsightsDep = Annotated[Insights, Depends(get_insights)]
 FeedbackDep = Annotated[FeedbackService, Depends(get_feedback)]
-SimulatedDep = Annotated[frozenset[str], Depends(get_simulated)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
 
 

@@ -19,7 +19,7 @@
     ├── UpstreamError                 502 provider_error
     │   ├── UpstreamTimeout           504 provider_timeout
     │   └── AllProvidersFailed        502 all_providers_failed
-    └── StoreUnavailable              503 service_unavailable
+    └── StoreUnavailable              503 service_unavailable (also any store error)
 
 Codes are the RoutePlex SDK's, so its typed exceptions (``AuthenticationError``,
 ``ValidationError``, ``ProviderError``, ...) fire unchanged. Provider errors are
@@ -42,6 +42,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+
+from service.store.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +142,12 @@ _OPENAI_TYPES = {
     429: "rate_limit_error",
 }
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+_HTTP_CODES = {
+    400: "validation_error",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
 
 
 def request_id_of(request: Request) -> str:
@@ -173,8 +180,15 @@ def error_body(
 
 
 def _classify(exc: Exception) -> tuple[int, str, str, Any, dict[str, str]]:
+    # FastAPI wraps errors raised while reading the body (our body limit) in a 400.
+    cause = exc.__cause__
+    if isinstance(exc, HTTPException) and isinstance(cause, ServiceError):
+        exc = cause
     if isinstance(exc, ServiceError):
         return exc.status, exc.code, exc.message, exc.details, exc.headers
+    if isinstance(exc, StoreError):
+        logger.error("store unavailable: %s", type(exc).__name__)
+        return 503, StoreUnavailable.code, "storage is unavailable, retry shortly", None, {}
     if isinstance(exc, RequestValidationError):
         details = [
             {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", ""))}

@@ -159,9 +159,11 @@ class ChatPipeline:
 
     def _candidates(self, call: ChatCall, features: PromptFeatures) -> list[str]:
         if call.model is not None:
-            if call.model not in self.catalog:
+            spec = self.catalog.get(call.model)
+            if spec is None or not self.providers.is_available(spec):
+                reason = "unknown" if spec is None else "unavailable (no provider key)"
                 raise errors.InvalidModel(
-                    f"unknown model {call.model!r}; GET /v1/models lists them",
+                    f"model {call.model!r} is {reason}; GET /v1/models lists the routable ones",
                     details={"model": call.model},
                 )
             return [call.model]

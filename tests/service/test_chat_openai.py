@@ -1,0 +1,186 @@
+"""The OpenAI-compatible surface at the ASGI level: routing, headers, streams, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.service.conftest import ALICE, MODELS, app_of, chat, published
+from tests.utils.fake_upstream import FakeUpstream
+
+
+def sse_payloads(text: str) -> list[str]:
+    return [line[len("data: ") :] for line in text.splitlines() if line.startswith("data: ")]
+
+
+def test_auto_routes_to_a_catalog_model_and_says_which(client: TestClient) -> None:
+    response = chat(client)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["object"] == "chat.completion"
+    assert body["model"] in MODELS
+    assert body["choices"][0]["message"]["content"] == "Hello from the fake upstream."
+    assert response.headers["x-autoroute-model"] == body["model"]
+    assert response.headers["x-autoroute-request-id"] == body["id"]
+    assert response.headers["x-autoroute-attempts"] == f"{body['model']}:ok"
+    assert body["usage"]["total_tokens"] == (
+        body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
+    )
+
+
+def test_routeplex_alias_routes_like_auto(client: TestClient) -> None:
+    response = chat(client, model="routeplex-ai")
+    assert response.status_code == 200
+    assert response.json()["model"] in MODELS
+
+
+def test_a_catalog_id_pins_the_model(client: TestClient, upstream: FakeUpstream) -> None:
+    for _ in range(3):
+        response = chat(client, model="local-small")
+        assert response.json()["model"] == "local-small"
+    assert upstream.calls("small") == 3
+    assert upstream.calls() == 3
+
+
+def test_decision_is_logged_with_metadata_only(client: TestClient) -> None:
+    response = chat(client, "Translate 'good morning' into French.")
+    request_id = response.json()["id"]
+    store = app_of(client).state.store
+    record = client.portal.call(store.get_decision, request_id)
+    assert record is not None
+    assert record.account == "alice"
+    assert record.chosen == response.json()["model"]
+    assert 0 < record.probability <= 1
+    assert re.fullmatch(r"[0-9a-f]{64}", record.message_hash)
+    assert record.features["query_type"] == response.json()["autoroute"]["query_type"]
+    assert "good morning" not in json.dumps(record.features) + json.dumps(record.extra)
+
+
+def test_auto_signal_is_published_for_the_answering_model(client: TestClient) -> None:
+    body = chat(client).json()
+    events = [e for e in published(client) if e.request_id == body["id"]]
+    assert [(e.kind, e.model, e.account) for e in events] == [("auto", body["model"], "alice")]
+    assert 0.0 <= events[0].value <= 1.0
+
+
+def test_strategy_headers(client: TestClient) -> None:
+    payload = {"model": "auto", "messages": [{"role": "user", "content": "hello"}]}
+    for header, value in (("X-Autoroute-Strategy", "cost"), ("X-RoutePlex-Strategy", "quality")):
+        response = client.post(
+            "/v1/chat/completions", json=payload, headers={**ALICE, header: value}
+        )
+        assert response.headers["x-autoroute-strategy"] == value
+    bad = client.post(
+        "/v1/chat/completions", json=payload, headers={**ALICE, "X-Autoroute-Strategy": "cheap"}
+    )
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "validation_error"
+
+
+def test_stream_sends_chunks_then_done(client: TestClient) -> None:
+    response = chat(client, stream=True, stream_options={"include_usage": True})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    payloads = sse_payloads(response.text)
+    assert payloads[-1] == "[DONE]"
+    chunks = [json.loads(p) for p in payloads[:-1]]
+    assert {c["model"] for c in chunks} == {response.headers["x-autoroute-model"]}
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text == "Hello from the fake upstream."
+    finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
+    assert finishes[-1] == "stop"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0
+
+
+def test_streamed_decision_is_logged_before_done(client: TestClient) -> None:
+    response = chat(client, stream=True)
+    request_id = response.headers["x-autoroute-request-id"]
+    store = app_of(client).state.store
+    assert client.portal.call(store.get_decision, request_id) is not None
+
+
+def test_failover_to_the_next_model_is_reported(client: TestClient, upstream: FakeUpstream) -> None:
+    upstream.set(mode="error", status=503)
+    upstream.set("small", mode="answer")
+    fallbacks = 0
+    for _ in range(8):
+        response = chat(client)
+        assert response.status_code == 200
+        assert response.json()["model"] == "local-small"
+        *failed, answered = response.headers["x-autoroute-attempts"].split(",")
+        assert answered == "local-small:ok"
+        assert all(a in ("local-large:server_error", "local-medium:server_error") for a in failed)
+        assert response.json()["autoroute"]["fallback_used"] is bool(failed)
+        fallbacks += bool(failed)
+    assert fallbacks > 0
+    failures = {e.model for e in published(client) if e.kind == "failure"}
+    assert failures and failures <= {"local-large", "local-medium"}
+
+
+def test_all_providers_failing_is_a_502_in_openai_shape(
+    client: TestClient, upstream: FakeUpstream
+) -> None:
+    upstream.set(mode="error", status=503)
+    response = chat(client)
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["code"] == "all_providers_failed"
+    assert error["type"] == "api_error"
+    failures = [e for e in published(client) if e.kind == "failure"]
+    assert len(failures) == 3 and {e.model for e in failures} == set(MODELS)
+
+
+def test_content_policy_fails_fast(client: TestClient, upstream: FakeUpstream) -> None:
+    upstream.set(mode="error", status=400, error_code="content_policy_violation")
+    response = chat(client)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "content_policy_violation"
+    assert upstream.calls() == 1
+
+
+def test_mid_stream_failure_is_an_in_band_error(client: TestClient, upstream: FakeUpstream) -> None:
+    upstream.set(mode="cut", chunks=4, cut_after=1)
+    response = chat(client, stream=True)
+    assert response.status_code == 200
+    payloads = sse_payloads(response.text)
+    assert "[DONE]" not in payloads
+    last: dict[str, Any] = json.loads(payloads[-1])
+    assert last["error"]["code"] == "provider_error"
+
+
+def test_client_mistakes_are_400s_in_openai_shape(client: TestClient) -> None:
+    cases = [
+        ({"model": "auto"}, "validation_error"),
+        ({"model": "auto", "messages": []}, "empty_messages"),
+        (
+            {"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]},
+            "invalid_model",
+        ),
+        ({"messages": [{"role": "user", "content": "x"}], "temperature": 9}, "validation_error"),
+        ({"messages": [{"role": "wizard", "content": "x"}]}, "validation_error"),
+    ]
+    for payload, code in cases:
+        response = client.post("/v1/chat/completions", json=payload, headers=ALICE)
+        assert response.status_code == 400, payload
+        assert response.json()["error"]["code"] == code, payload
+
+
+def test_multimodal_text_parts_are_routed(client: TestClient, upstream: FakeUpstream) -> None:
+    content = [{"type": "text", "text": "Describe this."}, {"type": "image_url", "image_url": {}}]
+    response = client.post(
+        "/v1/chat/completions",
+        json={"model": "auto", "messages": [{"role": "user", "content": content}]},
+        headers=ALICE,
+    )
+    assert response.status_code == 200
+    assert upstream.requests[-1]["messages"][-1]["content"] == "Describe this."
+
+
+def test_models_lists_auto_and_the_catalog(client: TestClient) -> None:
+    body = client.get("/v1/models").json()
+    assert body["object"] == "list"
+    ids = [m["id"] for m in body["data"]]
+    assert ids[0] == "auto" and set(MODELS) <= set(ids)
