@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +30,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from service.app import create_app
 from service.settings import Settings
@@ -218,3 +221,87 @@ def check_dashboards_and_rules(prometheus: Prometheus) -> None:
     rules = httpx.get(f"{prometheus.base_url}/api/v1/rules", timeout=5).json()
     loaded = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
     assert "AutorouteHighErrorRate" in loaded and "AutorouteStaleModel" in loaded
+
+
+@contextmanager
+def autoroute_serve(tmp_path: Path, redis_url: str, workers: int) -> Iterator[tuple[str, Path]]:
+    """``autoroute serve --workers N`` against Redis; yields (base URL, metrics dir)."""
+    mp_dir = tmp_path / "metrics"
+    mp_dir.mkdir()
+    port = free_port()
+    env = {
+        **os.environ,
+        "AUTOROUTE_REDIS_URL": redis_url,
+        "AUTOROUTE_DATA_DIR": str(tmp_path / "data"),
+        "AUTOROUTE_API_KEYS": f"{KEY}:e2e",
+        "AUTOROUTE_HASH_SECRET": "e2e-hash-secret-0123456789",
+        "PROMETHEUS_MULTIPROC_DIR": str(mp_dir),
+    }
+    cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError((tmp_path / "serve.log").read_text())
+        try:
+            return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        poll("autoroute serve to become ready", ready)
+        yield base, mp_dir
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        log.close()
+
+
+def chats_per_worker(mp_dir: Path) -> dict[str, float]:
+    """Successful chats counted in each worker's own counter file."""
+    counts = {}
+    for path in mp_dir.glob("counter_*.db"):
+        total = 0.0
+        for metric in MultiProcessCollector.merge([str(path)], accumulate=False):
+            for sample in metric.samples:
+                labels = sample.labels
+                if sample.name == "autoroute_requests_total" and labels.get("status") == "200":
+                    if labels.get("route") == "/v1/chat/completions":
+                        total += sample.value
+        counts[path.stem] = total
+    return counts
+
+
+def test_prometheus_sees_one_total_across_uvicorn_workers(redis_url: str, tmp_path: Path) -> None:
+    prometheus_bin = require_binary("prometheus")
+    chats = 'sum(autoroute_requests_total{route="/v1/chat/completions",status="200"})'
+    with autoroute_serve(tmp_path, redis_url, workers=2) as (base, mp_dir):
+        targets = {"autoroute-api": base.removeprefix("http://")}
+        with start_prometheus(prometheus_bin, tmp_path, targets) as prometheus:
+            sent = 0
+            with httpx.Client(base_url=base, headers=AUTH, timeout=30) as client:
+                # A new connection per request lets either worker accept it.
+                while sent < 60 and sum(c > 0 for c in chats_per_worker(mp_dir).values()) < 2:
+                    resp = client.post(
+                        "/v1/chat/completions",
+                        headers={"Connection": "close"},
+                        json={"model": "auto", "messages": [{"role": "user", "content": "Hi"}]},
+                    )
+                    assert resp.status_code == 200, resp.text
+                    sent += 1
+            per_worker = chats_per_worker(mp_dir)
+            assert sum(c > 0 for c in per_worker.values()) == 2, per_worker
+            assert sum(per_worker.values()) == sent
+            poll(f"{chats} == {sent}", lambda: prometheus.scalar(chats) == sent)
+            # Whichever worker answers a scrape, the merged total is the same.
+            scrapes = 'count_over_time(up{job="autoroute-api"}[1h])'
+            first = prometheus.scalar(scrapes) or 0
+            poll("three more scrapes", lambda: (prometheus.scalar(scrapes) or 0) >= first + 3)
+            assert prometheus.scalar(f"min_over_time({chats}[3s:1s])") == sent
