@@ -128,3 +128,17 @@ def test_healthcheck_command_reflects_healthz(
         [sys.executable, *command[1:-1], script], capture_output=True, timeout=30
     )
     assert (result.returncode == 0) is healthy, result.stderr
+
+
+def test_build_context_ignores_everything_but_what_the_build_copies() -> None:
+    lines = (REPO / "deploy/Dockerfile.dockerignore").read_text().splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    assert patterns[0] == "**", "exclude everything first, then re-include"
+    included = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    copied = {
+        source.rstrip("/")
+        for keyword, args in instructions()
+        if keyword == "COPY" and not args.startswith("--from")
+        for source in args.split()[:-1]
+    }
+    assert included == copied
