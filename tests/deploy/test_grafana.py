@@ -131,6 +131,18 @@ def test_panels_use_the_provisioned_datasource_and_do_not_overlap() -> None:
                 assert target["datasource"]["uid"] in uids
 
 
+def test_panels_are_core_grafana_types_with_units() -> None:
+    core = {"row", "timeseries", "stat", "piechart", "state-timeline", "bargauge", "gauge"}
+    for path in DASHBOARDS:
+        dashboard = load(path)
+        assert dashboard["schemaVersion"] >= 36 and dashboard["title"].startswith("autoroute")
+        for panel in panels(dashboard):
+            assert panel["type"] in core, f"{path.name}: {panel['title']}"
+            if panel["type"] != "row":
+                assert panel["targets"], panel["title"]
+                assert panel["fieldConfig"]["defaults"].get("unit"), panel["title"]
+
+
 def test_dashboard_provider_loads_the_dashboard_folder() -> None:
     providers = yaml.safe_load(PROVIDERS.read_text())["providers"]
     assert [p["type"] for p in providers] == ["file"]
