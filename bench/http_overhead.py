@@ -324,6 +324,7 @@ def run() -> dict[str, Any]:
     rounds = int(os.environ.get("BENCH_HTTP_ROUNDS", "3"))
     wanted = os.environ.get("BENCH_HTTP_TARGETS", ",".join(STARTERS)).split(",")
     procs.require_wrk()
+    load_before = os.getloadavg()
     with TemporaryDirectory(prefix="autoroute-bench-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         port = procs.free_port()
@@ -345,6 +346,8 @@ def run() -> dict[str, Any]:
             "load_and_upstream_cpu": LOAD_CPU,
             "wrk": procs.wrk_version(),
             "litellm_version": litellm_proxy.LITELLM_VERSION,
+            # Other work on the machine shows here; compare figures within a run.
+            "load_average_1m_before_after": [load_before[0], os.getloadavg()[0]],
         },
         "rounds": per_round,
         "skipped": skipped,

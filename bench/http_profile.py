@@ -9,9 +9,10 @@ every function on the stack (inclusive time), and by the package of the
 topmost frame that belongs to a known area (service, bandit, providers,
 fastapi/starlette, uvicorn, httpx/httpcore, pydantic, ...).
 
-Not part of ``make bench``. Run ``python -m bench.http_profile [seconds]``
-(default 10). Needs ``py-spy`` (``pip install -e '.[bench]'``) and ptrace
-rights (root, or CAP_SYS_PTRACE).
+Not part of ``make bench``. Run ``python -m bench.http_profile [seconds [connections]]``
+(default 10 s at 32 connections; 1 connection shows the latency path).
+Needs ``py-spy`` (``pip install -e '.[bench]'``) and ptrace rights (root, or
+CAP_SYS_PTRACE).
 """
 
 from __future__ import annotations
@@ -119,8 +120,8 @@ def summarise(stacks: list[tuple[list[tuple[str, str]], int]], top: int = 25) ->
     }
 
 
-def record(seconds: float, workdir: Path) -> tuple[str, dict[str, Any]]:
-    """Run autoroute at saturation under py-spy; return the raw stacks and wrk's figures."""
+def record(seconds: float, connections: int, workdir: Path) -> tuple[str, dict[str, Any]]:
+    """Run autoroute under load and py-spy; return the raw stacks and wrk's figures."""
     spy = shutil.which("py-spy", path=str(ho.ROOT / ".venv" / "bin")) or shutil.which("py-spy")
     if not spy:
         raise procs.BenchError("py-spy not found: pip install -e '.[bench]'")
@@ -141,14 +142,14 @@ def record(seconds: float, workdir: Path) -> tuple[str, dict[str, Any]]:
         server.wait_ready(url, bodies, ho.API_KEY, timeout_s=60)
         procs.wrk(url, bodies, ho.API_KEY, 8, 2.0, cpu=ho.LOAD_CPU, lua=ho.LUA)
         argv = [spy, "record", "-p", str(server.proc.pid), "--subprocesses", "-r", "250"]
+        # --nonblocking: sample without pausing the server. (--native needs pauses,
+        # which cut throughput about tenfold here, so it is not offered.)
         argv += ["-d", f"{int(seconds)}", "-f", "raw", "-o", str(raw), "--nonblocking"]
         # py-spy samples on core 1 beside wrk, so it does not take the server's core.
         spy_proc = subprocess.Popen(
             procs.pinned(argv, ho.LOAD_CPU), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        stats = procs.wrk(
-            url, bodies, ho.API_KEY, ho.SATURATION_CONNECTIONS, seconds, ho.LOAD_CPU, ho.LUA
-        )
+        stats = procs.wrk(url, bodies, ho.API_KEY, connections, seconds, ho.LOAD_CPU, ho.LUA)
         _, err = spy_proc.communicate(timeout=seconds + 30)
     if not raw.exists():
         raise procs.BenchError(f"py-spy wrote nothing: {err.decode(errors='replace')[-500:]}")
@@ -156,7 +157,8 @@ def record(seconds: float, workdir: Path) -> tuple[str, dict[str, Any]]:
 
 
 def print_summary(summary: dict[str, Any], stats: dict[str, Any]) -> None:
-    print(f"wrk at c{ho.SATURATION_CONNECTIONS}: {stats['rps']:.0f} req/s")
+    lat = stats["latency_us"]
+    print(f"wrk at c{stats['connections']}: {stats['rps']:.0f} req/s, p50 {lat['p50']} µs")
     idle = summary["idle_samples_excluded"]
     print(f"py-spy busy samples: {summary['samples']} (idle waits left out: {idle})")
     for title in ("areas", "self", "inclusive"):
@@ -167,9 +169,10 @@ def print_summary(summary: dict[str, Any], stats: dict[str, Any]) -> None:
 
 def main(argv: list[str]) -> int:
     seconds = float(argv[0]) if argv else 10.0
+    connections = int(argv[1]) if len(argv) > 1 else ho.SATURATION_CONNECTIONS
     procs.require_wrk()
     with TemporaryDirectory(prefix="autoroute-profile-") as tmp:
-        raw, stats = record(seconds, Path(tmp))
+        raw, stats = record(seconds, connections, Path(tmp))
     summary = summarise(parse_collapsed(raw))
     print_summary(summary, stats)
     RESULTS.mkdir(exist_ok=True)
