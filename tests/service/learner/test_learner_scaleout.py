@@ -1,0 +1,77 @@
+"""Two learner processes' worth of learners on one Redis: split shards, one global owner."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from bandit.router import Router
+from service.learner import Learner
+from service.store import RedisStore
+from service.store.base import shard_of
+from tests.service.learner.helpers import global_count, learner
+from tests.service.store.factories import make_decision, make_event
+
+SHARDS = 4
+ACCOUNTS = [f"acct-{i}" for i in range(16)]
+
+
+async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+async def _publish(store: RedisStore, accounts: list[str], n: int) -> None:
+    for i in range(n):
+        decision = make_decision(accounts[i % len(accounts)], chosen="model-a")
+        await store.put_decision(decision, ttl_s=3600)
+        await store.publish_reward(make_event(decision, "auto", 0.6))
+
+
+def _split(store: RedisStore, router: Router, name: str, shards: tuple[int, ...]) -> Learner:
+    return learner(
+        store, router, consumer=name, shards=shards, snapshot_interval_s=0.05, lease_ttl_ms=600
+    )
+
+
+async def test_two_learners_split_shards_and_one_owns_global(
+    redis_url: str, make_router: Callable[[], Router]
+) -> None:
+    assert {shard_of(a, SHARDS) for a in ACCOUNTS} == set(range(SHARDS))
+    store_a = RedisStore.from_url(redis_url, shards=SHARDS)
+    store_b = RedisStore.from_url(redis_url, shards=SHARDS)
+    router_a, router_b = make_router(), make_router()
+    a = _split(store_a, router_a, "learner-a", (0, 1))
+    b = _split(store_b, router_b, "learner-b", (2, 3))
+    await _publish(store_a, ACCOUNTS, 200)
+    tasks = {a: asyncio.create_task(a.run()), b: asyncio.create_task(b.run())}
+
+    async def global_has(n: int) -> bool:
+        snap = await store_a.get_snapshot("global")
+        return snap is not None and global_count(snap[1]) == n
+
+    try:
+        await _until(lambda: global_has(200))
+        assert a.owns_global != b.owns_global
+        assert (a.held_shards, b.held_shards) == ([0, 1], [2, 3])
+        assert {shard_of(x, SHARDS) for x in router_a.cached_accounts()} <= {0, 1}
+        assert {shard_of(x, SHARDS) for x in router_b.cached_accounts()} <= {2, 3}
+        assert (await store_a.ledger_stats())["learned"] == 200
+
+        # the owner stops; the other takes the global lease over and keeps it current
+        owner, other = (a, b) if a.owns_global else (b, a)
+        owner.stop()
+        await tasks.pop(owner)
+        theirs = [x for x in ACCOUNTS if shard_of(x, SHARDS) in other.held_shards]
+        await _publish(store_a, theirs, 50)
+        await _until(lambda: global_has(250))
+        assert other.owns_global
+    finally:
+        for learner_, task in tasks.items():
+            learner_.stop()
+            await task
+        await store_a.close()
+        await store_b.close()

@@ -1,0 +1,63 @@
+"""The snapshot reloader: an API worker's router follows the learner's snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from bandit.router import Router
+from service.reloader import SnapshotReloader
+from service.store.base import Store
+from tests.service.learner.helpers import global_count, learner
+from tests.service.store.factories import make_decision, make_event
+
+
+async def _rate(store: Store, account: str, n: int) -> None:
+    for i in range(n):
+        decision = make_decision(account, chosen="model-a" if i % 2 else "model-b")
+        await store.put_decision(decision, ttl_s=3600)
+        await store.publish_reward(make_event(decision, "rating", 1.0 if i % 2 else 0.0))
+
+
+async def test_poll_loads_new_versions_once_and_follows_resets(
+    store: Store, make_router: Callable[[], Router]
+) -> None:
+    trainer, worker = make_router(), make_router()
+    reloader = SnapshotReloader(store, worker)
+    assert await reloader.poll_once() == 0
+    await _rate(store, "acct-w", 6)
+    await learner(store, trainer).run(until_idle=True)
+
+    assert await reloader.poll_once() == 2  # global + the account
+    versions = await store.snapshot_versions()
+    assert worker.model_version == str(versions["global"])
+    assert worker.account_samples("acct-w") == trainer.account_samples("acct-w")
+    assert global_count(worker.export_global()) == global_count(trainer.export_global())
+    assert await reloader.poll_once() == 0  # nothing changed: one cheap call
+
+    await store.delete_account_data("acct-w")
+    await learner(store, trainer).run(until_idle=True)
+    await reloader.poll_once()
+    assert worker.account_samples("acct-w")["*"] == 0
+    assert "account:acct-w" not in reloader.versions
+
+
+async def test_background_reloader_picks_up_a_running_learner(
+    store: Store, make_router: Callable[[], Router]
+) -> None:
+    trainer, worker = make_router(), make_router()
+    running = learner(store, trainer, snapshot_interval_s=0.05)
+    reloader = SnapshotReloader(store, worker, poll_interval_s=0.02)
+    task = asyncio.create_task(running.run())
+    reloader.start()
+    try:
+        await _rate(store, "acct-bg", 4)
+        deadline = time.monotonic() + 10
+        while worker.account_samples("acct-bg")["*"] < 12:  # 4 ratings x 3 repeats
+            assert time.monotonic() < deadline, "the worker never saw the new snapshot"
+            await asyncio.sleep(0.01)
+    finally:
+        await reloader.stop()
+        running.stop()
+        await task
