@@ -173,16 +173,16 @@ async def test_total_deadline_bounds_the_run(
 ) -> None:
     upstream, registry = scripted
     upstream.behaviour.update(a="hang", b="hang", c="hang", d="hang")
-    policy = FallbackPolicy(max_attempts=4, attempt_timeout_s=0.06, total_timeout_s=0.1)
+    policy = FallbackPolicy(max_attempts=4, attempt_timeout_s=0.3, total_timeout_s=0.35)
 
     with pytest.raises(AllProvidersFailed) as info:
         await complete_with_fallback(
             pick("a", "b", "c", "d"), CHAT, providers=registry, policy=policy
         )
 
-    # The second attempt only gets what is left of the total, then the run stops.
+    # The second attempt only gets the ~50 ms left of the total, then the run stops.
     assert [a.model_id for a in info.value.attempts] == ["a", "b"]
-    assert info.value.attempts[1].latency_ms < 60
+    assert info.value.attempts[1].latency_ms < 250
 
 
 async def test_unavailable_models_are_skipped_not_attempted(
