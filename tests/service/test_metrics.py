@@ -149,3 +149,12 @@ def test_serve_metrics_exposes_the_registry_over_http() -> None:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def test_no_family_has_an_unbounded_label() -> None:
+    """Only labels with a fixed or catalog-sized set of values: never accounts or requests."""
+    bounded = {"route", "status", "strategy", "model", "direction", "query_type", "reason"}
+    bounded |= {"kind", "stage"}
+    m = Metrics()
+    for family in m._families:
+        assert set(family._labelnames) <= bounded, family
