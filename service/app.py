@@ -82,8 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def open_store(settings: Settings) -> Store:
     """Redis when ``AUTOROUTE_REDIS_URL`` is set, else SQLite in the data dir."""
     if settings.redis_url is not None:
-        return RedisStore.from_url(settings.redis_url)
-    return EmbeddedStore(settings.data_dir)
+        return RedisStore.from_url(
+            settings.redis_url, shards=settings.shards, decision_grace_s=settings.feedback_grace_s
+        )
+    return EmbeddedStore(settings.data_dir, decision_grace_s=settings.feedback_grace_s)
 
 
 def bandit_config(settings: Settings) -> BanditConfig:
@@ -177,7 +179,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.insights = insights_
         state.feedback = FeedbackService(store, insights_, core.metrics, settings.reward_window_s)
         state.registry = core.registry
-        await start_learning(settings, store, core.router, core.metrics, stack)
+        await start_learning(settings, store, core.router, stack)
         yield
 
 

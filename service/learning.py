@@ -1,26 +1,60 @@
 """Glue between serving and learning: start the right loop for the deployment.
 
-Embedded (no Redis): the learner runs as a task inside ``serve`` and updates
-this process's router in place. Redis: the learner is its own process
-(``autoroute learner``) and a snapshot reloader keeps this router current.
-Both are stopped by the lifespan's exit stack, learner first, then the store.
+Embedded (no Redis): the learner runs as a task inside ``serve`` and trains
+this process's router in place; its snapshots in the data dir carry what was
+learned across restarts. Redis: the learner is its own process
+(``autoroute learner``) and a :class:`~service.reloader.SnapshotReloader`
+hot-swaps its snapshots into this worker's router.
+
+``AUTOROUTE_LEARN=false`` freezes routing: decisions and rewards are still
+logged, but this process neither learns nor reloads (a fixed baseline for
+benchmarks and A/B comparisons, or to inspect the reward stream).
+
+Both loops are stopped by the lifespan's exit stack, before the store closes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from contextlib import AsyncExitStack
 
 from bandit.router import Router
-from service.metrics import Metrics
+from service.learner import Learner, LearnerConfig
+from service.learner_rewards import RewardRules
+from service.reloader import SnapshotReloader
 from service.settings import Settings
 from service.store.base import Store
 
 logger = logging.getLogger(__name__)
 
+EMBEDDED_CONSUMER = "embedded"
+
 
 async def start_learning(
-    settings: Settings, store: Store, router: Router, metrics: Metrics, stack: AsyncExitStack
+    settings: Settings, store: Store, router: Router, stack: AsyncExitStack
 ) -> None:
     """Start the in-process learner (embedded) or the snapshot reloader (Redis)."""
-    logger.warning("learning loop not wired yet: decisions and rewards are logged only")
+    if not settings.learn:
+        logger.warning("AUTOROUTE_LEARN=false: routing is frozen (no learning, no reloads)")
+        return
+    if not settings.embedded:
+        reloader = SnapshotReloader(store, router)
+        await reloader.poll_once()  # start from the newest model, not the prior
+        reloader.start()
+        stack.push_async_callback(reloader.stop)
+        return
+    config = LearnerConfig(
+        consumer=EMBEDDED_CONSUMER,
+        rules=RewardRules(reward_window_s=settings.reward_window_s),
+    )
+    learner = Learner(store, router, config)
+    task = asyncio.create_task(learner.run(), name="embedded-learner")
+
+    async def stop() -> None:
+        learner.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)

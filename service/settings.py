@@ -67,7 +67,14 @@ class Settings(BaseSettings):
     gate_warmup_samples: int = Field(default=10, ge=0, description="Samples before warm-up.")
     gate_established_samples: int = Field(default=100, ge=1, description="Samples to establish.")
     gate_max_account_weight: float = Field(default=0.85, gt=0, le=1)
+    feedback_grace_s: float = Field(
+        default=600.0, ge=0, description="How long a late rating still gets 410, not 404."
+    )
     seed: int | None = Field(default=None, description="Seed of the routing RNG (tests, demos).")
+    learn: bool = Field(default=True, description="False freezes routing: no learning/reloads.")
+    shards: int = Field(
+        default=4, ge=1, le=1024, description="Reward stream shards; same for API and learners."
+    )
 
     # fallback
     fallback_max_attempts: int = Field(default=3, ge=1, le=10)

@@ -103,6 +103,14 @@ def client(make_settings: SettingsFactory, upstream: FakeUpstream) -> Iterator[T
         yield test_client
 
 
+@pytest.fixture
+def frozen_client(make_settings: SettingsFactory, upstream: FakeUpstream) -> Iterator[TestClient]:
+    """Like ``client`` with ``learn=False``: no learner consumes the reward stream,
+    so a test can read every event the API published (see :func:`published`)."""
+    with TestClient(create_app(make_settings(learn=False))) as test_client:
+        yield test_client
+
+
 def app_of(client: TestClient) -> FastAPI:
     app = client.app
     assert isinstance(app, FastAPI)

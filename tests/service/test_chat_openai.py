@@ -6,10 +6,17 @@ import json
 import re
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.service.conftest import ALICE, MODELS, app_of, chat, published
 from tests.utils.fake_upstream import FakeUpstream
+
+
+@pytest.fixture
+def client(frozen_client: TestClient) -> TestClient:
+    """These tests read the reward stream, so no learner may consume it."""
+    return frozen_client
 
 
 def sse_payloads(text: str) -> list[str]:

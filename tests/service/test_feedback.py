@@ -13,6 +13,12 @@ from bandit.rewards import blend_rating
 from tests.service.conftest import ALICE, BOB, app_of, chat, published
 
 
+@pytest.fixture
+def client(frozen_client: TestClient) -> TestClient:
+    """These tests read the reward stream, so no learner may consume it."""
+    return frozen_client
+
+
 def rate(
     client: TestClient,
     request_id: str,

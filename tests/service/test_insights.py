@@ -79,7 +79,8 @@ def test_stages() -> None:
     ]
 
 
-def test_reset_forgets_the_account_at_once(client: TestClient) -> None:
+def test_reset_forgets_the_account_at_once(frozen_client: TestClient) -> None:
+    client = frozen_client
     router = app_of(client).state.router
     request_id = chat(client).json()["id"]
     teach(client, "alice", 12)
