@@ -8,7 +8,7 @@ from providers import errors
 from providers.fallback import AllProvidersFailed, StreamInterrupted
 
 
-def all_subclasses(cls: type) -> set[type]:
+def all_subclasses(cls: type[errors.ProviderError]) -> set[type[errors.ProviderError]]:
     found = set(cls.__subclasses__())
     for sub in list(found):
         found |= all_subclasses(sub)
