@@ -208,6 +208,8 @@ def translate_error(
     status: int | None, body: Any, headers: httpx.Headers, ctx: ErrorContext
 ) -> ProviderError:
     """Map a Google API error body to the most specific provider error."""
+    if isinstance(body, list) and body:  # the JSON-array framing of streamGenerateContent
+        body = body[0]
     error = body.get("error") if isinstance(body, dict) else None
     error = error if isinstance(error, dict) else {}
     grpc_status, message = error.get("status"), str(error.get("message") or "")

@@ -8,7 +8,7 @@ from providers import errors
 from providers.base import ChatRequest, Message
 from providers.google import GoogleProvider
 from tests.providers.conftest import MockUpstream
-from tests.providers.wire import GEMINI_BLOCKED, WIRES
+from tests.providers.wire import GEMINI_BLOCKED, GOOGLE_ERRORS, WIRES
 
 GOOGLE = WIRES["google"]
 
@@ -98,3 +98,18 @@ async def test_deadline_exceeded_is_a_timeout(upstream: MockUpstream, chat: Chat
 
     with pytest.raises(errors.ProviderTimeout):
         await GoogleProvider(upstream.client, "k").complete(GOOGLE.spec, chat, timeout=5)
+
+
+async def test_error_in_json_array_framing_is_understood(
+    upstream: MockUpstream, chat: ChatRequest
+) -> None:
+    status, body, headers = GOOGLE_ERRORS["rate_limited"]
+    upstream.reply_json([body], status, headers)
+
+    with pytest.raises(errors.RateLimited) as info:
+        _ = [
+            c
+            async for c in GoogleProvider(upstream.client, "k").stream(GOOGLE.spec, chat, timeout=5)
+        ]
+
+    assert info.value.retry_after == 37
