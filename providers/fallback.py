@@ -307,4 +307,6 @@ async def _aclose(chunks: AsyncIterator[StreamChunk]) -> None:
 
 
 def _deadline(model: ModelSpec, timeout: float) -> ProviderTimeout:
-    return ProviderTimeout(f"no answer within {timeout:.1f}s", model=model.id)
+    return ProviderTimeout(
+        f"no answer within {timeout:.2f}s", model=model.id, provider=model.provider
+    )
