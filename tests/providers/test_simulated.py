@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import doctest
 import random
 from statistics import mean
 
 import pytest
 
 from providers import errors
+from providers import simulated as simulated_module
 from providers.base import ChatRequest, Message
 from providers.catalog import ModelSpec, load_catalog
 from providers.simulated import SimulatedFailures, SimulatedProvider, guess_query_type
@@ -180,3 +182,9 @@ async def test_latency_slower_than_the_deadline_times_out() -> None:
 )
 def test_guess_query_type(text: str, expected: str) -> None:
     assert guess_query_type(text) == expected
+
+
+def test_docstring_example_runs() -> None:
+    results = doctest.testmod(simulated_module)
+
+    assert results.attempted > 0 and results.failed == 0
