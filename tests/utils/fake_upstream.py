@@ -308,7 +308,12 @@ def fake_upstream(**defaults: Any) -> Iterator[FakeUpstream]:
     port = sock.getsockname()[1]
     upstream = FakeUpstream(f"http://127.0.0.1:{port}/v1", Behaviour(**defaults))
     config = uvicorn.Config(
-        upstream, log_config=None, log_level="critical", access_log=False, lifespan="off"
+        upstream,
+        log_config=None,
+        log_level="critical",
+        access_log=False,
+        lifespan="off",
+        ws="none",  # no websockets needed, and no import of a deprecated implementation
     )
     server = uvicorn.Server(config)
     loop = asyncio.new_event_loop()
