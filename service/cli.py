@@ -43,6 +43,8 @@ def serve(args: argparse.Namespace) -> int:
         )
     # Workers write metric files to one directory, merged at /metrics.
     setup_multiprocess(args.workers)
+    # Before the workers fork: they inherit the metrics directory from here.
+    setup_multiprocess(args.workers)
     uvicorn.run(
         "service.app:create_app",
         factory=True,
