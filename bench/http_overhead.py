@@ -5,6 +5,8 @@ and the same settings:
 
 * **direct**: the fake upstream (``bench/fake_upstream_fast.py``) on its own,
   the baseline every other figure is compared with;
+* **floor**: a one-route FastAPI + httpx passthrough (``bench/floor_proxy.py``)
+  on autoroute's own stack, the least such a proxy can cost;
 * **autoroute**: ``autoroute serve`` with the whole path on (auth, features,
   policy, decision log, provider call, reward event), its catalog pointing at
   the fake upstream;
@@ -22,7 +24,7 @@ shows whether the server had its core to itself.
 
 Run alone with ``python -m bench.http_overhead``. ``BENCH_HTTP_SECONDS`` sets the
 length of each phase (default 3 s), ``BENCH_HTTP_ROUNDS`` the rounds (default 3)
-and ``BENCH_HTTP_TARGETS`` the targets (default ``direct,autoroute,litellm``).
+and ``BENCH_HTTP_TARGETS`` the targets (default ``direct,floor,autoroute,litellm``).
 """
 
 from __future__ import annotations
@@ -166,6 +168,14 @@ def _start_autoroute(stack: ExitStack, workdir: Path, upstream_url: str) -> Targ
     )
 
 
+def _start_floor(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
+    port = procs.free_port()
+    argv = procs.python_module("bench.floor_proxy", "--port", str(port), "--upstream", upstream_url)
+    server = stack.enter_context(procs.Server("floor", argv, {}, cpu=SERVER_CPU, logdir=workdir))
+    bodies = write_bodies(workdir / "bodies-floor.jsonl", "fake-model")
+    return Target("floor", f"http://127.0.0.1:{port}/v1/chat/completions", bodies, "", server)
+
+
 def _start_litellm(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
     cli = litellm_proxy.ensure_installed()
     port = procs.free_port()
@@ -179,10 +189,11 @@ def _start_litellm(stack: ExitStack, workdir: Path, upstream_url: str) -> Target
 
 STARTERS: dict[str, Callable[[ExitStack, Path, str], Target]] = {
     "direct": _start_direct,
+    "floor": _start_floor,
     "autoroute": _start_autoroute,
     "litellm": _start_litellm,
 }
-READY_TIMEOUT_S = {"autoroute": 60.0, "litellm": 180.0}
+READY_TIMEOUT_S = {"floor": 30.0, "autoroute": 60.0, "litellm": 180.0}
 _SKIPPABLE = (procs.BenchError, litellm_proxy.LiteLLMUnavailable)
 
 
@@ -246,7 +257,7 @@ def derive(per_round: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
     """Medians over rounds; differences and ratios are taken within a round first."""
     out: dict[str, float] = {}
     direct = per_round.get("direct", [])
-    for name in ("autoroute", "litellm"):
+    for name in ("floor", "autoroute", "litellm"):
         runs = per_round.get(name)
         if not runs:
             continue
@@ -276,6 +287,10 @@ def derive(per_round: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
 
 
 CHECKS: dict[str, tuple[str, float | None, str]] = {
+    "floor_added_p50_ms": ("ms", None, ""),
+    "floor_added_p99_ms": ("ms", None, ""),
+    "floor_rps_per_core": ("req/s", None, ""),
+    "floor_cpu_rps_per_core": ("req/s", None, ""),
     "autoroute_added_p50_ms": ("ms", TARGETS["added_p50_ms"], "<="),
     "autoroute_added_p99_ms": ("ms", TARGETS["added_p99_ms"], "<="),
     "litellm_added_p50_ms": ("ms", None, ""),
