@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from bandit.config import BanditConfig
+from bandit.estimates import QualityStats
 from bandit.gating import TOTAL_KEY
 from bandit.policy import QualityPolicy
 from bandit.serialization import pack, unpack
@@ -23,17 +24,20 @@ EvictHook = Callable[[str, bytes], None]
 
 @dataclass(slots=True)
 class AccountState:
-    """One account's policy and its reward counts (``"*"`` total + per model)."""
+    """One account's policy, reward counts (``"*"`` total + per model) and quality means."""
 
     policy: QualityPolicy
     counts: dict[str, int] = field(default_factory=lambda: {TOTAL_KEY: 0})
+    stats: QualityStats = field(default_factory=QualityStats)
 
-    def count(self, model: str) -> None:
+    def observe(self, model: str, query_type: str, quality: float) -> None:
         self.counts[TOTAL_KEY] = self.counts.get(TOTAL_KEY, 0) + 1
         self.counts[model] = self.counts.get(model, 0) + 1
+        self.stats.observe(model, query_type, quality)
 
     def to_bytes(self) -> bytes:
-        return pack({"kind": "account", "counts": self.counts}, self.policy.to_bytes())
+        header = {"kind": "account", "counts": self.counts, "stats": self.stats.state()}
+        return pack(header, self.policy.to_bytes())
 
 
 class AccountCache:
@@ -79,10 +83,14 @@ class AccountCache:
     def load(self, account: str, blob: bytes) -> None:
         """Install an exported account state (replacing any cached one)."""
         header, model = unpack(blob)
+        if header.get("kind") != "account":
+            raise ValueError("blob is not an account policy")
         counts = {str(k): int(v) for k, v in dict(header.get("counts", {})).items()}
         counts.setdefault(TOTAL_KEY, 0)
+        stats = QualityStats.from_state(dict(header.get("stats", {})))
+        policy = QualityPolicy.from_bytes(model, self._config)
         self.drop(account)
-        self._put(account, AccountState(QualityPolicy.from_bytes(model, self._config), counts))
+        self._put(account, AccountState(policy, counts, stats))
 
     def drop(self, account: str) -> None:
         """Forget an account entirely (no eviction hook: this is a reset)."""

@@ -25,7 +25,11 @@ class BanditConfig:
     bits: int = 18
     interactions: tuple[str, ...] = ("qa", "wa", "qb", "wb")
     learning_rate: float = 0.5
-    cb_type: str = "dm"
+    cb_type: str = "mtr"
+    # False: the VW label carries probability 1, i.e. a plain regression of the
+    # chosen model's quality. Measured: importance weights 1/p from our small
+    # exploration propensities make the regression noisier (see bandit.policy).
+    importance_weighting: bool = False
     # A small example queue cuts a workspace from ~9 MiB to ~2 MiB RSS.
     queue_limit: int = 4
 
@@ -47,8 +51,18 @@ class BanditConfig:
     prior_strength: float = 3.0
     account_shrinkage: float = 3.0
     default_prior_quality: float = 0.7
+    # Pseudo-observations of the running means against VW's contextual prediction,
+    # per (model, query type): VW extrapolates badly where it has little data.
+    vw_shrinkage: float = 20.0
 
-    # --- exploration (optimistic SquareCB on expected utility) ----------------
+    # --- exploration ---------------------------------------------------------
+    # "thompson": probability matching on Gaussian posteriors (explicit propensities);
+    # "squarecb": inverse-gap weighting with an optimism bonus.
+    exploration: str = "thompson"
+    posterior_scale: float = 1.0  # < 1 explores less
+    model_share: float = 0.3  # weight of a model's observations on other query types
+    min_variance: float = 0.02
+    draws: int = 128
     gamma0: float = 30.0  # SquareCB learning-rate scale; grows with sqrt(t)
     optimism: float = 0.15  # bonus c / sqrt(1 + n_model) on the quality estimate
     min_probability: float = 0.002  # floor per action, keeps propensities usable

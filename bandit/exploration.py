@@ -13,7 +13,10 @@ propensity usable for off-policy evaluation.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
+
+import numpy as np
 
 
 def squarecb(utilities: Sequence[float], gamma: float, floor: float = 0.0) -> list[float]:
@@ -49,3 +52,36 @@ def squarecb(utilities: Sequence[float], gamma: float, floor: float = 0.0) -> li
     if floor > 0:
         probs = [floor + (1.0 - floor * count) * p for p in probs]
     return probs
+
+
+def probability_matching(
+    means: Sequence[float],
+    stds: Sequence[float],
+    rng: random.Random,
+    *,
+    draws: int = 128,
+    floor: float = 0.0,
+) -> list[float]:
+    """Thompson sampling with an explicit propensity: P(action is best) by Monte Carlo.
+
+    Each action's utility is taken as Gaussian ``N(mean, std**2)``; the
+    probability of an action is the share of ``draws`` joint samples in which
+    it is the argmax (ties to the lowest index), mixed with a uniform ``floor``.
+    Unlike plain Thompson sampling, the distribution is explicit, so the
+    router can blend it with the account's and log the probability it used.
+
+    Example:
+        >>> import random
+        >>> p = probability_matching([0.9, 0.5], [0.01, 0.01], random.Random(0))
+        >>> p[0] > 0.99 and abs(sum(p) - 1.0) < 1e-9
+        True
+    """
+    count = len(means)
+    if count == 0 or len(stds) != count:
+        raise ValueError("means and stds must be non-empty and of equal length")
+    if floor < 0 or floor * count >= 1.0:
+        raise ValueError(f"floor {floor} is infeasible for {count} actions")
+    generator = np.random.default_rng(rng.getrandbits(64))
+    samples = generator.standard_normal((draws, count)) * np.asarray(stds) + np.asarray(means)
+    wins = np.bincount(np.argmax(samples, axis=1), minlength=count) / draws
+    return [floor + (1.0 - floor * count) * float(w) for w in wins]

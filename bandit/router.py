@@ -30,10 +30,11 @@ import random
 from collections.abc import Sequence
 from typing import Literal
 
-from bandit.accounts import AccountCache, EvictHook
+from bandit.accounts import AccountCache, AccountState, EvictHook
 from bandit.config import BanditConfig
 from bandit.cost import CostModel
-from bandit.exploration import squarecb
+from bandit.estimates import QualityStats
+from bandit.exploration import probability_matching, squarecb
 from bandit.featurizer import to_vw
 from bandit.gating import TOTAL_KEY, Gate
 from bandit.objective import decision_utility
@@ -80,8 +81,8 @@ class Router:
         self._models: tuple[ModelSpec, ...] = ()
         self.set_models(models)
         self._global = QualityPolicy(config)
-        self._counts: dict[str, int] = {TOTAL_KEY: 0}  # global rewards per model
-        self._type_counts: dict[str, int] = {}  # per "model\tquery_type"
+        self._updates = 0  # global rewards learned
+        self._stats = QualityStats()  # global quality means per model and query type
         self._cost = CostModel(prior_obs=config.prior_strength)
         self._accounts = AccountCache(config, on_evict)
         self.model_version = "0"
@@ -132,12 +133,10 @@ class Router:
                 for q, c, s in zip(quality, costs, specs, strict=True)
             ]
 
-        q_global = self._global_quality(lines, specs, features.query_type)
+        qtype = features.query_type
+        q_global = self._global_quality(lines, specs, qtype)
         u_global = utilities(q_global)
-        bonus = self._bonus(ids, features.query_type)
-        floor = min(self.config.min_probability, 0.5 / len(specs))
-        gamma = self.config.gamma0 * math.sqrt(1.0 + self._counts[TOTAL_KEY])
-        p_global = squarecb([u + b for u, b in zip(u_global, bonus, strict=True)], gamma, floor)
+        p_global = self._explore(u_global, q_global, ids, qtype, self._stats, 1.0)
 
         state = self._accounts.get(account)
         counts = state.counts if state is not None else {TOTAL_KEY: 0}
@@ -145,10 +144,11 @@ class Router:
         p_account: list[float] | None = None
         u_final = u_global
         if state is not None and weight > 0.0:
-            q_account = self._account_quality(state.policy.predict(lines), ids, counts, q_global)
+            learned = state.policy.predict(lines)
+            q_account = self._account_quality(learned, ids, state, qtype, q_global)
             u_account = utilities(q_account)
-            gamma_a = gamma * self.config.account_gamma_scale
-            p_account = squarecb(u_account, gamma_a, floor)
+            sharpen = self.config.account_gamma_scale
+            p_account = self._explore(u_account, q_account, ids, qtype, state.stats, sharpen)
             u_final = [
                 (1 - weight) * g + weight * a for g, a in zip(u_global, u_account, strict=True)
             ]
@@ -158,31 +158,64 @@ class Router:
     def _global_quality(
         self, lines: Sequence[str], specs: Sequence[ModelSpec], query_type: str
     ) -> list[float]:
-        learned = self._global.predict(lines)
-        k = self.config.prior_strength
+        cfg = self.config
         out = []
-        for spec, value in zip(specs, learned, strict=True):
-            n = self._counts.get(spec.id, 0)
-            prior = prior_quality(spec, query_type, self.config.default_prior_quality)
-            out.append((n * value + k * prior) / (n + k))
+        for spec, value in zip(specs, self._global.predict(lines), strict=True):
+            prior = prior_quality(spec, query_type, cfg.default_prior_quality)
+            base = self._stats.mean(
+                spec.id, query_type, fallback=prior, strength=cfg.prior_strength
+            )
+            n = self._stats.count(spec.id, query_type)
+            out.append((n * value + cfg.vw_shrinkage * base) / (n + cfg.vw_shrinkage))
         return out
 
     def _account_quality(
         self,
         learned: Sequence[float],
         ids: Sequence[str],
-        counts: dict[str, int],
+        state: AccountState,
+        query_type: str,
         q_global: Sequence[float],
     ) -> list[float]:
-        k = self.config.account_shrinkage
-        return [
-            (counts.get(m, 0) * a + k * g) / (counts.get(m, 0) + k)
-            for m, a, g in zip(ids, learned, q_global, strict=True)
-        ]
+        cfg = self.config
+        out = []
+        for model, value, fallback in zip(ids, learned, q_global, strict=True):
+            base = state.stats.mean(
+                model, query_type, fallback=fallback, strength=cfg.account_shrinkage
+            )
+            n = state.stats.count(model, query_type)
+            out.append((n * value + cfg.vw_shrinkage * base) / (n + cfg.vw_shrinkage))
+        return out
 
-    def _bonus(self, ids: Sequence[str], query_type: str) -> list[float]:
-        c = self.config.optimism
-        return [c / math.sqrt(1.0 + self._type_counts.get(f"{m}\t{query_type}", 0)) for m in ids]
+    def _explore(
+        self,
+        utilities: Sequence[float],
+        quality: Sequence[float],
+        ids: Sequence[str],
+        query_type: str,
+        stats: QualityStats,
+        sharpen: float,
+    ) -> list[float]:
+        """The sampling distribution over ``ids`` given estimated utilities.
+
+        ``thompson``: probability matching on Gaussian posteriors whose spread
+        shrinks with the observations of each model (on this query type in full,
+        on others at ``model_share``). ``squarecb``: inverse-gap weighting with
+        an optimism bonus. ``sharpen`` > 1 explores less (accounts lean on global).
+        """
+        cfg = self.config
+        floor = min(cfg.min_probability, 0.5 / len(ids))
+        if cfg.exploration == "squarecb":
+            gamma = sharpen * cfg.gamma0 * math.sqrt(1.0 + self._updates)
+            bonus = [cfg.optimism / math.sqrt(1.0 + stats.count(m, query_type)) for m in ids]
+            return squarecb([u + b for u, b in zip(utilities, bonus, strict=True)], gamma, floor)
+        stds = []
+        for model, q in zip(ids, quality, strict=True):
+            n_type = stats.count(model, query_type)
+            n_eff = n_type + cfg.model_share * (stats.count(model) - n_type) + cfg.prior_strength
+            variance = max(q * (1.0 - q), cfg.min_variance)
+            stds.append(cfg.posterior_scale / sharpen * math.sqrt(variance / n_eff))
+        return probability_matching(utilities, stds, self._rng, draws=cfg.draws, floor=floor)
 
     def _sample(
         self,
@@ -242,22 +275,19 @@ class Router:
             raise ValueError(f"chosen model {chosen!r} is not among the actions")
         specs = self._candidates(actions)
         index = [s.id for s in specs].index(chosen)
-        lines = to_vw(
-            features, strategy, specs, chosen=index, cost=-quality, probability=probability
-        )
+        weight_p = probability if self.config.importance_weighting else 1.0
+        lines = to_vw(features, strategy, specs, chosen=index, cost=-quality, probability=weight_p)
         if scope in ("both", "global"):
             self._global.learn(lines)
-            self._counts[TOTAL_KEY] += 1
-            self._counts[chosen] = self._counts.get(chosen, 0) + 1
-            key = f"{chosen}\t{features.query_type}"
-            self._type_counts[key] = self._type_counts.get(key, 0) + 1
+            self._updates += 1
+            self._stats.observe(chosen, features.query_type, quality)
             if cost_usd is not None:
                 tokens_in, tokens_out = features.input_tokens, features.expected_output_tokens
                 self._cost.observe(specs[index], tokens_in, tokens_out, cost_usd)
         if scope in ("both", "account"):
             state = self._accounts.get_or_create(account)
             state.policy.learn(lines)
-            state.count(chosen)
+            state.observe(chosen, features.query_type, quality)
 
     # --- accounts --------------------------------------------------------------
     def reset_account(self, account: str) -> None:
@@ -282,8 +312,8 @@ class Router:
         """The global policy, its counts and the cost calibration, as bytes."""
         header = {
             "kind": "global",
-            "counts": self._counts,
-            "type_counts": self._type_counts,
+            "updates": self._updates,
+            "stats": self._stats.state(),
             "cost": self._cost.state(),
         }
         return pack(header, self._global.to_bytes())
@@ -296,9 +326,8 @@ class Router:
         policy = QualityPolicy.from_bytes(model, self.config)
         self._global.close()
         self._global = policy
-        self._counts = {str(k): int(v) for k, v in dict(header["counts"]).items()}
-        self._counts.setdefault(TOTAL_KEY, 0)
-        self._type_counts = {str(k): int(v) for k, v in dict(header["type_counts"]).items()}
+        self._updates = int(header["updates"])
+        self._stats = QualityStats.from_state(dict(header["stats"]))
         self._cost.load_state(dict(header["cost"]))
         self.model_version = version
 

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from bandit.config import BanditConfig
+from bandit.featurizer import to_vw
 from bandit.router import Router
 from tests.bandit.conftest import make_features, make_models
 
@@ -61,3 +62,94 @@ def test_learn_rejects_quality_out_of_range() -> None:
     router = Router(make_models(2), BanditConfig(), random.Random(0))
     with pytest.raises(ValueError):
         router.learn("a", make_features(), "auto", ["m0", "m1"], "m0", 0.5, 1.5)
+
+
+def _taste(router: Router, rounds: int, tastes: dict[str, str]) -> None:
+    """Interleave accounts; each rewards only its favourite model (on code prompts)."""
+    actions = [m.id for m in router.models]
+    feats = make_features("code")
+    for _ in range(rounds):
+        for account, favourite in tastes.items():
+            d = router.decide(account, feats, "quality")
+            reward = 1.0 if d.chosen == favourite else 0.2
+            router.learn(account, feats, "quality", actions, d.chosen, d.probability, reward)
+
+
+@pytest.mark.parametrize("exploration", ["thompson", "squarecb"])
+def test_two_accounts_with_opposite_tastes_each_get_their_own(exploration: str) -> None:
+    router = Router(make_models(3), BanditConfig(exploration=exploration), random.Random(5))
+    _taste(router, 250, {"alice": "m0", "bob": "m2"})
+    for account, favourite in (("alice", "m0"), ("bob", "m2")):
+        d = router.decide(account, make_features("code"), "quality")
+        assert d.stage == "established"
+        assert 0.0 < d.account_weight < 1.0
+        assert max(d.probabilities, key=d.probabilities.__getitem__) == favourite
+        assert d.probabilities[favourite] > 0.6
+    # A newcomer follows the global policy only.
+    newcomer = router.decide("carol", make_features("code"), "quality")
+    assert newcomer.account_weight == 0.0 and newcomer.stage == "cold_start"
+
+
+def test_account_samples_stage_and_reset() -> None:
+    router = Router(make_models(2), BanditConfig(warmup_samples=2), random.Random(0))
+    feats = make_features()
+    for chosen in ("m0", "m0", "m1"):
+        router.learn("a", feats, "auto", ["m0", "m1"], chosen, 0.5, 1.0)
+    assert router.account_samples("a") == {"*": 3, "m0": 2, "m1": 1}
+    assert router.stage("a") == "warm_up"
+    router.reset_account("a")
+    assert router.account_samples("a") == {"*": 0}
+    assert router.stage("a") == "cold_start"
+
+
+def test_scope_separates_global_and_account_learning() -> None:
+    router = Router(make_models(2), BanditConfig(), random.Random(0))
+    feats = make_features()
+    router.learn("a", feats, "auto", ["m0", "m1"], "m0", 0.5, 1.0, scope="global")
+    assert router.account_samples("a") == {"*": 0}
+    router.learn("a", feats, "auto", ["m0", "m1"], "m0", 0.5, 1.0, scope="account")
+    assert router.account_samples("a")["*"] == 1
+
+
+def test_export_and_load_round_trip() -> None:
+    source = Router(make_models(3), BanditConfig(), random.Random(1))
+    _train(source, "acct", 120, {"code": "m1", "math": "m2"})
+    target = Router(make_models(3), BanditConfig(), random.Random(1))
+    target.load_global(source.export_global(), "v7")
+    blob = source.export_account("acct")
+    assert blob is not None
+    target.load_account("acct", blob, "v7")
+    assert target.account_samples("acct") == source.account_samples("acct")
+    assert target.model_version == "v7"
+    for qtype in ("code", "math"):
+        feats = make_features(qtype)
+        lines = to_vw(feats, "quality", list(source.models))
+        assert target._global.predict(lines) == source._global.predict(lines)
+    d = target.decide("acct", make_features("math"), "quality")
+    assert d.model_version == "v7"
+    assert source.export_account("nobody") is None
+    with pytest.raises(ValueError):
+        target.load_global(blob, "v8")  # an account blob is not a global one
+
+
+def test_set_models_changes_candidates_but_keeps_learning() -> None:
+    router = Router(make_models(3), BanditConfig(), random.Random(0))
+    router.set_models(make_models(2))
+    assert [m.id for m in router.models] == ["m0", "m1"]
+    d = router.decide("a", make_features(), "auto")
+    assert set(d.probabilities) == {"m0", "m1"}
+    # A reward for a model dropped from the catalog is still learnable.
+    router.learn("a", make_features(), "auto", ["m0", "m2"], "m2", 0.5, 1.0)
+
+
+def test_evicted_accounts_are_handed_to_the_hook() -> None:
+    evicted: list[str] = []
+    router = Router(
+        make_models(2),
+        BanditConfig(max_accounts=2),
+        random.Random(0),
+        on_evict=lambda account, blob: evicted.append(account) if blob else None,
+    )
+    for account in ("a", "b", "c"):
+        router.learn(account, make_features(), "auto", ["m0", "m1"], "m0", 0.5, 1.0)
+    assert evicted == ["a"] and router.cached_accounts() == ["b", "c"]

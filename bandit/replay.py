@@ -1,0 +1,261 @@
+"""``autoroute replay DIR``: replay a benchmark folder through the real router.
+
+Each prompt goes through the same code as live traffic: ``extract_features``
+(plus the lexical sketch), the featurizer, the global and account policies,
+gating and our exploration. The router then sees **only the chosen model's**
+recorded score (as the quality reward) and cost (bandit feedback), optionally
+``--delay K`` requests late. Items are dealt round-robin to ``--accounts N``
+accounts. ``--warm-start DIR`` streams another folder first; the results cover
+the evaluated folder only. Utility is ``score - cost_usd / W``.
+
+Design choice, measured on ``data/replay/`` (seed 1; mean utility, final
+quarter in parentheses), all with the same features:
+
+========================================  ============  ============  ============
+routerbench_train                         W = inf       W = 0.01      W = 0.001
+========================================  ============  ============  ============
+best fixed model (hindsight)              see report    see report    see report
+========================================  ============  ============  ============
+
+(The comparison table is filled in by the closing report of issue 2 and in
+``bandit/replay_compare.py``.)
+
+Run ``python -m bandit.replay DIR --wtp 0.01 --seed 1`` (or ``autoroute replay``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import random
+import sys
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from bandit.config import BanditConfig
+from bandit.features import extract_features
+from bandit.replay_data import ReplaySet, load_replay_set
+from bandit.replay_report import baselines, format_table, plot, utility
+from bandit.router import Router
+from bandit.sketch import lexical_sketch
+from bandit.types import STRATEGIES, PromptFeatures, Strategy
+from providers.base import Message
+
+
+@dataclasses.dataclass(slots=True)
+class _Pending:
+    account: str
+    features: PromptFeatures
+    actions: list[str]
+    chosen: str
+    probability: float
+    score: float
+    cost: float
+
+
+def featurize(prompt: str) -> PromptFeatures:
+    """Prompt features as the service computes them, plus the lexical sketch."""
+    features = extract_features([Message(role="user", content=prompt)])
+    if not features.sketch:
+        features = dataclasses.replace(features, sketch=lexical_sketch(prompt))
+    return features
+
+
+class _Progress:
+    """A minimal progress bar on stderr (no dependency, silent when disabled)."""
+
+    def __init__(self, total: int, label: str, enabled: bool) -> None:
+        self._total, self._label, self._enabled = total, label, enabled
+        self._shown = -1
+
+    def update(self, done: int) -> None:
+        if not self._enabled:
+            return
+        percent = 100 * done // max(1, self._total)
+        if percent != self._shown:
+            self._shown = percent
+            bar = "#" * (percent // 4)
+            sys.stderr.write(f"\r{self._label} [{bar:<25}] {done}/{self._total}")
+            if done >= self._total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _stream(
+    router: Router,
+    data: ReplaySet,
+    *,
+    wtp: float,
+    strategy: Strategy,
+    accounts: int,
+    delay: int,
+    progress: bool,
+) -> tuple[list[float], list[float], list[float]]:
+    """Replay one folder; return per-item utility, score and cost of the router's picks."""
+    utilities: list[float] = []
+    scores: list[float] = []
+    costs: list[float] = []
+    pending: deque[_Pending] = deque()
+    bar = _Progress(len(data.items), data.name, progress)
+    for t, item in enumerate(data.items):
+        account = f"acct-{t % accounts}"
+        features = featurize(item.prompt)
+        outcomes = data.outcomes[item.item_id]
+        actions = [m.id for m in data.models if m.id in outcomes]
+        decision = router.decide(account, features, strategy, actions, wtp=wtp)
+        score, cost = outcomes[decision.chosen]
+        utilities.append(utility(score, cost, wtp))
+        scores.append(score)
+        costs.append(cost)
+        pending.append(
+            _Pending(account, features, actions, decision.chosen, decision.probability, score, cost)
+        )
+        while len(pending) > delay:
+            _learn(router, pending.popleft(), strategy)
+        bar.update(t + 1)
+    while pending:
+        _learn(router, pending.popleft(), strategy)
+    return utilities, scores, costs
+
+
+def _learn(router: Router, event: _Pending, strategy: Strategy) -> None:
+    router.learn(
+        event.account,
+        event.features,
+        strategy,
+        event.actions,
+        event.chosen,
+        event.probability,
+        min(1.0, max(0.0, event.score)),
+        cost_usd=event.cost,
+    )
+
+
+def _mean(values: Sequence[float]) -> float:
+    return math.fsum(values) / len(values) if values else 0.0
+
+
+def run_replay(
+    folder: str,
+    *,
+    wtp: float = math.inf,
+    strategy: Strategy = "auto",
+    seed: int = 1,
+    accounts: int = 1,
+    warm_start: str | None = None,
+    delay: int = 0,
+    config: BanditConfig | None = None,
+    progress: bool = False,
+    plot_path: str | None = None,
+    in_order: bool = False,
+) -> dict[str, Any]:
+    """Replay ``folder`` through a fresh router and score it against baselines.
+
+    Unless ``in_order``, each folder is streamed in a random order drawn from
+    ``seed``: the files are sorted by source task, and live traffic interleaves
+    kinds of prompts. Returns the result dict written by ``--json``.
+    """
+    if wtp <= 0 or accounts < 1 or delay < 0:
+        raise ValueError("need wtp > 0, accounts >= 1 and delay >= 0")
+    data = load_replay_set(folder)
+    warm = load_replay_set(warm_start) if warm_start else None
+    if not in_order:
+        data = shuffled(data, seed)
+        warm = shuffled(warm, seed) if warm is not None else None
+    models = {m.id: m for m in (warm.models if warm else ())} | {m.id: m for m in data.models}
+    router = Router(list(models.values()), config or BanditConfig(), random.Random(seed))  # noqa: S311
+    options: dict[str, Any] = {
+        "wtp": wtp,
+        "strategy": strategy,
+        "accounts": accounts,
+        "delay": delay,
+        "progress": progress,
+    }
+    if warm is not None:
+        _stream(router, warm, **options)
+    utilities, scores, costs = _stream(router, data, **options)
+    base = baselines(data, wtp)
+    series = base.pop("_series")
+    quarter = slice(3 * len(utilities) // 4, len(utilities))
+    result: dict[str, Any] = {
+        "set": data.name,
+        "items": len(data.items),
+        "wtp": wtp,
+        "strategy": strategy,
+        "seed": seed,
+        "accounts": accounts,
+        "delay": delay,
+        "warm_start": warm.name if warm else None,
+        "order": "file" if in_order else "shuffled",
+        "router": {
+            "utility": _mean(utilities),
+            "score": _mean(scores),
+            "cost_usd": _mean(costs),
+            "final_quarter_utility": _mean(utilities[quarter]),
+        },
+        "baselines": base,
+    }
+    if plot_path:
+        title = f"{data.name}, W={wtp}, seed {seed}"
+        plot({"router": utilities, **series}, plot_path, title)
+    return result
+
+
+def shuffled(data: ReplaySet, seed: int) -> ReplaySet:
+    """``data`` with its items in a seeded random order (independent of the router's RNG)."""
+    items = list(data.items)
+    random.Random(f"replay-order:{seed}").shuffle(items)  # noqa: S311 (simulation)
+    return dataclasses.replace(data, items=tuple(items))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autoroute replay", description="Replay a benchmark folder through the router."
+    )
+    parser.add_argument("dir", metavar="DIR", help="folder with items/outcomes/models.csv")
+    parser.add_argument("--wtp", type=float, default=math.inf, help="USD per unit of quality")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="auto")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--accounts", type=int, default=1, metavar="N")
+    parser.add_argument("--warm-start", metavar="DIR", default=None)
+    parser.add_argument("--delay", type=int, default=0, metavar="K")
+    parser.add_argument("--json", metavar="OUT", default=None)
+    parser.add_argument("--plot", metavar="OUT.png", default=None)
+    parser.add_argument(
+        "--in-order", action="store_true", help="stream items in file order (no shuffle)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``autoroute replay`` and ``python -m bandit.replay``."""
+    args = _parser().parse_args(argv)
+    try:
+        result = run_replay(
+            args.dir,
+            wtp=args.wtp,
+            strategy=args.strategy,
+            seed=args.seed,
+            accounts=args.accounts,
+            warm_start=args.warm_start,
+            delay=args.delay,
+            progress=not args.no_progress,
+            plot_path=args.plot,
+            in_order=args.in_order,
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"autoroute replay: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(result))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(result, handle, indent=2, allow_nan=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
