@@ -41,6 +41,7 @@ from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware, RequestMetricsMiddleware
 from service.pipeline import ChatPipeline
 from service.privacy import load_or_create_secret
+from service.recorder import DecisionRecorder
 from service.routes import admin, chat, feedback, health, insights, models, native
 from service.settings import Settings
 from service.store.base import Store
@@ -154,6 +155,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = core.store
         stats: StatsStore = store if _has_stats(store) else LocalStats()  # type: ignore[assignment]
         insights_ = Insights(stats, settings.gate_warmup_samples, settings.gate_established_samples)
+        breaker = CircuitBreaker(store)
         pipeline = ChatPipeline(
             catalog=core.registry.catalog,
             router=core.router,
@@ -163,12 +165,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 settings.fallback_attempt_timeout_s,
                 settings.fallback_total_timeout_s,
             ),
-            breaker=CircuitBreaker(store),
-            store=store,
+            breaker=breaker,
             metrics=core.metrics,
-            insights=insights_,
-            hash_secret=secret,
-            reward_window_s=settings.reward_window_s,
+            recorder=DecisionRecorder(
+                store, core.metrics, insights_, secret, settings.reward_window_s
+            ),
         )
         stack.push_async_callback(pipeline.drain)
         keyring = KeyRing(secret, store, settings.static_keys)
@@ -178,7 +179,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.metrics, state.pipeline, state.keyring = core.metrics, pipeline, keyring
         state.insights = insights_
         state.feedback = FeedbackService(store, insights_, core.metrics, settings.reward_window_s)
-        state.registry = core.registry
+        state.registry, state.breaker = core.registry, breaker
         await start_learning(settings, store, core.router, stack)
         yield
 

@@ -14,6 +14,7 @@ from fastapi import Depends, Header, Request
 from bandit.router import Router
 from bandit.types import STRATEGIES, Strategy
 from providers.catalog import Catalog
+from providers.circuit import CircuitBreaker
 from providers.registry import ProviderRegistry
 from service.auth import KeyRing, check_admin
 from service.errors import ValidationFailed
@@ -43,6 +44,11 @@ def get_catalog(request: Request) -> Catalog:
 def get_registry(request: Request) -> ProviderRegistry:
     registry: ProviderRegistry = request.app.state.registry
     return registry
+
+
+def get_breaker(request: Request) -> CircuitBreaker:
+    breaker: CircuitBreaker = request.app.state.breaker
+    return breaker
 
 
 def get_router(request: Request) -> Router:
@@ -85,6 +91,7 @@ StoreDep = Annotated[Store, Depends(get_store)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 RouterDep = Annotated[Router, Depends(get_router)]
 RegistryDep = Annotated[ProviderRegistry, Depends(get_registry)]
+BreakerDep = Annotated[CircuitBreaker, Depends(get_breaker)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 PipelineDep = Annotated[ChatPipeline, Depends(get_pipeline)]
 KeyRingDep = Annotated[KeyRing, Depends(get_keyring)]

@@ -10,9 +10,9 @@ Per request the pipeline
 2. asks the router for a decision over the candidates (every catalog model
    that fits the request, or the one model the client pinned);
 3. calls upstream through fallback, in the decision's ranking order;
-4. logs a :class:`DecisionRecord` (metadata and an HMAC of the messages only)
-   and publishes the automatic quality signal, plus a low reward for each
-   model that failed, to the learner's stream.
+4. has :class:`~service.recorder.DecisionRecorder` log the decision
+   (metadata and an HMAC of the messages only) and publish the automatic
+   quality signal, plus a low reward for each model that failed.
 
 Provider errors are translated to :mod:`service.errors` here, and only here.
 """
@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bandit import rewards
@@ -32,7 +32,7 @@ from bandit.types import Decision, PromptFeatures, Strategy
 from providers import errors as perr
 from providers.base import ChatRequest, ChatResult, FinishReason, Message, StreamChunk, Usage
 from providers.catalog import Catalog, ModelSpec
-from providers.circuit import CircuitBreaker
+from providers.circuit import CircuitBreaker, CircuitState
 from providers.fallback import (
     AllProvidersFailed,
     FallbackPolicy,
@@ -42,10 +42,8 @@ from providers.fallback import (
 )
 from providers.registry import ProviderRegistry
 from service import errors
-from service.insights import Insights
 from service.metrics import Metrics
-from service.privacy import message_hash
-from service.store.base import DecisionRecord, RewardEvent, Store
+from service.recorder import DecisionRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -138,11 +136,8 @@ class ChatPipeline:
     providers: ProviderRegistry
     fallback: FallbackPolicy
     breaker: CircuitBreaker | None
-    store: Store
     metrics: Metrics
-    insights: Insights
-    hash_secret: bytes
-    reward_window_s: float
+    recorder: DecisionRecorder
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     def plan(self, call: ChatCall) -> Plan:
@@ -194,7 +189,8 @@ class ChatPipeline:
                 breaker=self.breaker,
             )
         except perr.ProviderError as exc:
-            self._spawn(self._record_failure(plan, exc))
+            self._observe_attempts(exc.attempts, None)
+            self._spawn(self.recorder.failed(plan.call, exc.attempts))
             raise translate(exc) from exc
         provider_s = time.perf_counter() - provider_started
         result, attempts = done.result, done.attempts
@@ -210,7 +206,8 @@ class ChatPipeline:
         )
         cost = model.cost_usd(result.usage.input_tokens, result.usage.output_tokens)
         self.metrics.observe_overhead(time.perf_counter() - plan.started - provider_s)
-        self._observe_attempts(attempts, result, cost)
+        self._observe_attempts(attempts, result.model_id)
+        self._observe_result(result, cost)
         signal = rewards.auto_quality_signal(
             plan.features,
             result.text,
@@ -218,7 +215,7 @@ class ChatPipeline:
             result.usage.input_tokens,
             result.usage.output_tokens,
         )
-        await self._record(plan, outcome, signal, cost, result.latency_ms)
+        await self.recorder.served(plan, outcome, signal, cost, result.latency_ms)
         return Completion(outcome, result, cost)
 
     async def open_stream(self, call: ChatCall) -> StreamSession:
@@ -233,9 +230,11 @@ class ChatPipeline:
                 breaker=self.breaker,
             )
         except perr.ProviderError as exc:
-            self._spawn(self._record_failure(plan, exc))
+            self._observe_attempts(exc.attempts, None)
+            self._spawn(self.recorder.failed(plan.call, exc.attempts))
             raise translate(exc) from exc
         model = opened.model
+        self._observe_attempts(opened.attempts, model.id)
         simulated = self.providers.is_simulated(model)
         # The answering model's own attempt is only appended when its stream
         # ends; the headers, sent now, already name it.
@@ -297,112 +296,30 @@ class ChatPipeline:
             usage.input_tokens,
             usage.output_tokens,
         )
-        await self._record(plan, outcome, signal, cost, latency_ms)
+        await self.recorder.served(plan, outcome, signal, cost, latency_ms)
 
-    def _observe_attempts(
-        self, attempts: Sequence[perr.Attempt], result: ChatResult, cost: float
-    ) -> None:
-        for attempt in attempts:
-            if not attempt.ok:
-                self.metrics.provider_error(attempt.model_id, attempt.error_kind or "unknown")
+    def _observe_attempts(self, attempts: Sequence[perr.Attempt], answered: str | None) -> None:
+        """Count failed attempts (and the fallbacks they caused); publish circuit gauges."""
+        failed = [a for a in attempts if not a.ok]
+        for attempt in failed:
+            self.metrics.provider_error(attempt.model_id, attempt.error_kind or "unknown")
+            if answered is not None:
                 self.metrics.fallback(attempt.error_kind or "unknown")
+        if answered is not None:
+            self.metrics.set_circuit(answered, False)  # a success closes its circuit
+        if failed and self.breaker is not None:
+            self._spawn(self._publish_circuits(self.breaker, {a.model_id for a in failed}))
+
+    async def _publish_circuits(self, breaker: CircuitBreaker, models: set[str]) -> None:
+        for model in models:
+            state = await breaker.state(model)
+            self.metrics.set_circuit(model, state is CircuitState.OPEN)
+
+    def _observe_result(self, result: ChatResult, cost: float) -> None:
         usage = result.usage
         self.metrics.observe_provider(
             result.model_id, result.latency_ms / 1000, usage.input_tokens, usage.output_tokens, cost
         )
-
-    async def _record(
-        self, plan: Plan, outcome: Outcome, signal: float, cost: float, latency_ms: float
-    ) -> None:
-        """Log the decision and publish the automatic and failure rewards."""
-        call, decision = plan.call, plan.decision
-        now = time.time()
-        record = DecisionRecord(
-            request_id=call.request_id,
-            account=call.account,
-            created_at=now,
-            strategy=call.strategy,
-            features=asdict(plan.features),
-            actions=list(decision.ranking),
-            chosen=outcome.model.id,
-            probability=decision.probability,
-            model_version=decision.model_version,
-            message_hash=message_hash(self.hash_secret, call.messages),
-            auto_signal=signal,
-            cost_usd=cost,
-            latency_ms=latency_ms,
-            extra={
-                "first_choice": decision.chosen,
-                "probabilities": dict(decision.probabilities),
-                "stage": decision.stage,
-                "account_weight": decision.account_weight,
-                "attempts": [a.model_id for a in outcome.attempts],
-                "pinned": call.model is not None,
-                "simulated": outcome.simulated,
-            },
-        )
-        events = [self._event(call, "auto", signal, outcome.model.id, now)]
-        events += self._failure_events(call, outcome.attempts, now)
-        await self._persist(record, events)
-        try:
-            await self.insights.served(
-                call.account, plan.features.query_type, outcome.model.id, signal, cost
-            )
-        except Exception:  # insights are a convenience; never fail a served answer
-            logger.exception("could not update insights for %s", call.request_id)
-
-    async def _record_failure(self, plan: Plan, exc: perr.ProviderError) -> None:
-        """A request no model answered still teaches: each failed model gets a low reward."""
-        for attempt in exc.attempts:
-            if not attempt.ok:
-                self.metrics.provider_error(attempt.model_id, attempt.error_kind or "unknown")
-        events = self._failure_events(plan.call, exc.attempts, time.time())
-        try:
-            for event in events:
-                await self.store.publish_reward(event)
-                self.metrics.reward_accepted(event.kind)
-        except Exception:  # the client already gets the provider error; keep serving
-            logger.exception("could not publish failure rewards")
-
-    def _failure_events(
-        self, call: ChatCall, attempts: Sequence[perr.Attempt], now: float
-    ) -> list[RewardEvent]:
-        return [
-            RewardEvent(
-                event_id=f"{call.request_id}:failure:{i}",
-                request_id=call.request_id,
-                account=call.account,
-                kind="failure",
-                value=0.0,
-                model=a.model_id,
-                created_at=now,
-                payload={"error_kind": a.error_kind},
-            )
-            for i, a in enumerate(attempts)
-            if not a.ok
-        ]
-
-    def _event(
-        self, call: ChatCall, kind: str, value: float, model: str, now: float
-    ) -> RewardEvent:
-        return RewardEvent(
-            event_id=f"{call.request_id}:{kind}",
-            request_id=call.request_id,
-            account=call.account,
-            kind=kind,
-            value=value,
-            model=model,
-            created_at=now,
-        )
-
-    async def _persist(self, record: DecisionRecord, events: Sequence[RewardEvent]) -> None:
-        try:
-            await self.store.put_decision(record, self.reward_window_s)
-            for event in events:
-                await self.store.publish_reward(event)
-                self.metrics.reward_accepted(event.kind)
-        except Exception:  # answering the client matters more than one lost log line
-            logger.exception("could not log decision %s", record.request_id)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -12,12 +12,17 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from service.deps import RegistryDep, RequestIdDep, StoreDep
+from providers.circuit import CircuitState
+from service.deps import BreakerDep, RegistryDep, RequestIdDep
 from service.wire import envelope, native_model
 
 router = APIRouter(tags=["models"])
 
-_HEALTH = {"open": "unavailable", "half_open": "degraded"}
+_HEALTH = {
+    CircuitState.CLOSED: "healthy",
+    CircuitState.HALF_OPEN: "degraded",
+    CircuitState.OPEN: "unavailable",
+}
 
 
 @router.get("/v1/models", summary="Models (OpenAI-compatible)")
@@ -38,12 +43,13 @@ async def openai_models(registry: RegistryDep) -> dict[str, Any]:
 
 @router.get("/api/v1/models", summary="Models with prices, capabilities and health")
 async def native_models(
-    registry: RegistryDep, store: StoreDep, request_id: RequestIdDep
+    registry: RegistryDep, breaker: BreakerDep, request_id: RequestIdDep
 ) -> dict[str, Any]:
     """Every model that can be called, in the RoutePlex SDK's ``Model`` shape."""
-    models = []
-    for spec in registry.available_models():
-        circuit = await store.get_circuit(spec.id) or {}
-        health = _HEALTH.get(str(circuit.get("state", "closed")), "healthy")
-        models.append(native_model(spec, health, registry.is_simulated(spec)))
+    available = registry.available_models()
+    states = await breaker.states(m.id for m in available)
+    models = [
+        native_model(spec, _HEALTH[states[spec.id]], registry.is_simulated(spec))
+        for spec in available
+    ]
     return envelope(models, request_id)

@@ -191,3 +191,20 @@ def test_models_lists_auto_and_the_catalog(client: TestClient) -> None:
     assert body["object"] == "list"
     ids = [m["id"] for m in body["data"]]
     assert ids[0] == "auto" and set(MODELS) <= set(ids)
+
+
+def test_open_circuits_are_published_and_listed(client: TestClient, upstream: FakeUpstream) -> None:
+    upstream.set(mode="error", status=503)
+    upstream.set("small", mode="answer")
+    for _ in range(12):
+        assert chat(client).json()["model"] == "local-small"
+    client.portal.call(app_of(client).state.pipeline.drain)
+    gauges = [
+        line
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("autoroute_circuit_open{")
+    ]
+    assert 'autoroute_circuit_open{model="local-large"} 1.0' in gauges
+    assert 'autoroute_circuit_open{model="local-small"} 0.0' in gauges
+    health = {m["id"]: m["health"] for m in client.get("/api/v1/models").json()["data"]}
+    assert health["local-large"] == "unavailable" and health["local-small"] == "healthy"

@@ -1,0 +1,128 @@
+"""What the API remembers of a served request: the decision log and its rewards.
+
+For every answered request one :class:`~service.store.base.DecisionRecord`
+(metadata and an HMAC of the messages, never their text) and an ``auto``
+reward carrying the automatic quality signal; for every model that failed on
+the way, a ``failure`` reward of 0. The learner joins rewards to decisions by
+request id. The per-account insights aggregates are updated here too.
+
+Storage failures are logged and swallowed: the client already has its answer,
+and losing one log line is better than failing a served request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from providers.errors import Attempt
+from service.insights import Insights
+from service.metrics import Metrics
+from service.privacy import message_hash
+from service.store.base import DecisionRecord, RewardEvent, Store
+
+if TYPE_CHECKING:
+    from service.pipeline import ChatCall, Outcome, Plan
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecorder:
+    """Logs decisions and publishes their rewards. One per app."""
+
+    store: Store
+    metrics: Metrics
+    insights: Insights
+    hash_secret: bytes
+    reward_window_s: float
+
+    async def served(
+        self, plan: Plan, outcome: Outcome, signal: float, cost: float, latency_ms: float
+    ) -> None:
+        """Log the decision and publish the automatic and failure rewards."""
+        call, decision = plan.call, plan.decision
+        now = time.time()
+        record = DecisionRecord(
+            request_id=call.request_id,
+            account=call.account,
+            created_at=now,
+            strategy=call.strategy,
+            features=asdict(plan.features),
+            actions=list(decision.ranking),
+            chosen=outcome.model.id,
+            probability=decision.probability,
+            model_version=decision.model_version,
+            message_hash=message_hash(self.hash_secret, call.messages),
+            auto_signal=signal,
+            cost_usd=cost,
+            latency_ms=latency_ms,
+            extra={
+                "first_choice": decision.chosen,
+                "probabilities": dict(decision.probabilities),
+                "stage": decision.stage,
+                "account_weight": decision.account_weight,
+                "attempts": [a.model_id for a in outcome.attempts],
+                "pinned": call.model is not None,
+                "simulated": outcome.simulated,
+            },
+        )
+        events = [_event(call, "auto", signal, outcome.model.id, now)]
+        events += _failure_events(call, outcome.attempts, now)
+        await self._persist(record, events)
+        try:
+            await self.insights.served(
+                call.account, plan.features.query_type, outcome.model.id, signal, cost
+            )
+        except Exception:  # insights are a convenience; never fail a served answer
+            logger.exception("could not update insights for %s", call.request_id)
+
+    async def failed(self, call: ChatCall, attempts: Sequence[Attempt]) -> None:
+        """A request no model answered still teaches: each failed model gets a low reward."""
+        try:
+            for event in _failure_events(call, attempts, time.time()):
+                await self.store.publish_reward(event)
+                self.metrics.reward_accepted(event.kind)
+        except Exception:  # the client already gets the provider error; keep serving
+            logger.exception("could not publish failure rewards")
+
+    async def _persist(self, record: DecisionRecord, events: Sequence[RewardEvent]) -> None:
+        try:
+            await self.store.put_decision(record, self.reward_window_s)
+            for event in events:
+                await self.store.publish_reward(event)
+                self.metrics.reward_accepted(event.kind)
+        except Exception:  # answering the client matters more than one lost log line
+            logger.exception("could not log decision %s", record.request_id)
+
+
+def _failure_events(call: ChatCall, attempts: Sequence[Attempt], now: float) -> list[RewardEvent]:
+    return [
+        RewardEvent(
+            event_id=f"{call.request_id}:failure:{i}",
+            request_id=call.request_id,
+            account=call.account,
+            kind="failure",
+            value=0.0,
+            model=a.model_id,
+            created_at=now,
+            payload={"error_kind": a.error_kind},
+        )
+        for i, a in enumerate(attempts)
+        if not a.ok
+    ]
+
+
+def _event(call: ChatCall, kind: str, value: float, model: str, now: float) -> RewardEvent:
+    return RewardEvent(
+        event_id=f"{call.request_id}:{kind}",
+        request_id=call.request_id,
+        account=call.account,
+        kind=kind,
+        value=value,
+        model=model,
+        created_at=now,
+    )
