@@ -1,7 +1,8 @@
 """The floor: the least a FastAPI + httpx proxy can cost, on autoroute's own stack.
 
 One POST route that forwards the body to the upstream through a shared
-``httpx.AsyncClient`` and returns the answer as it came, under uvicorn with
+``httpx.AsyncClient`` (or, with ``--client aiohttp``, an ``aiohttp.ClientSession``)
+and returns the answer as it came, under uvicorn with
 uvloop and httptools and no access log. No auth, no parsing, no routing, no
 logging. Measured beside autoroute in the same run, it splits autoroute's
 overhead into what the framework costs (this) and what autoroute's own path
@@ -13,33 +14,62 @@ Run with ``python -m bench.floor_proxy --port 9102 --upstream http://127.0.0.1:9
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
+Forward = Callable[[bytes], Awaitable[tuple[int, bytes]]]
+_JSON = {"content-type": "application/json"}
 
-def create_app(upstream: str) -> FastAPI:
-    """The one-route passthrough app."""
-    clients: dict[str, httpx.AsyncClient] = {}
+
+@asynccontextmanager
+async def httpx_forwarder(upstream: str) -> AsyncIterator[Forward]:
+    """Forward through one shared ``httpx.AsyncClient``, as autoroute's providers do."""
+    async with httpx.AsyncClient(base_url=upstream, timeout=30) as client:
+
+        async def forward(body: bytes) -> tuple[int, bytes]:
+            answer = await client.post("/chat/completions", content=body, headers=_JSON)
+            return answer.status_code, answer.content
+
+        yield forward
+
+
+@asynccontextmanager
+async def aiohttp_forwarder(upstream: str) -> AsyncIterator[Forward]:
+    """Forward through one shared ``aiohttp.ClientSession`` (the ``bench`` extra)."""
+    import aiohttp
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+
+        async def forward(body: bytes) -> tuple[int, bytes]:
+            async with session.post(f"{upstream}/chat/completions", data=body, headers=_JSON) as r:
+                return r.status, await r.read()
+
+        yield forward
+
+
+FORWARDERS = {"httpx": httpx_forwarder, "aiohttp": aiohttp_forwarder}
+
+
+def create_app(upstream: str, client: str = "httpx") -> FastAPI:
+    """The one-route passthrough app, forwarding with ``client``."""
+    forwarders: dict[str, Forward] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(base_url=upstream, timeout=30) as client:
-            clients["upstream"] = client
+        async with FORWARDERS[client](upstream) as forward:
+            forwarders["upstream"] = forward
             yield
 
     app = FastAPI(lifespan=lifespan)
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
-        body = await request.body()
-        answer = await clients["upstream"].post(
-            "/chat/completions", content=body, headers={"content-type": "application/json"}
-        )
-        return Response(answer.content, answer.status_code, media_type="application/json")
+        status, content = await forwarders["upstream"](await request.body())
+        return Response(content, status, media_type="application/json")
 
     return app
 
@@ -49,9 +79,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9102)
     parser.add_argument("--upstream", default="http://127.0.0.1:9101/v1")
+    parser.add_argument("--client", choices=sorted(FORWARDERS), default="httpx")
     args = parser.parse_args()
     uvicorn.run(
-        create_app(args.upstream),
+        create_app(args.upstream, args.client),
         host=args.host,
         port=args.port,
         loop="uvloop",
