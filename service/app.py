@@ -151,6 +151,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
         secret_value = settings.hash_secret.get_secret_value() if settings.hash_secret else None
         secret = load_or_create_secret(settings.data_dir, secret_value)
+        if secret_value is None and not settings.embedded:
+            logger.warning(
+                "AUTOROUTE_HASH_SECRET is unset: using the one generated in %s. Hosts that "
+                "do not share that folder must all set the same AUTOROUTE_HASH_SECRET, or "
+                "API keys created on one will not work on another.",
+                settings.data_dir,
+            )
         core = await _build_core(settings, stack)
         store = core.store
         stats: StatsStore = store if _has_stats(store) else LocalStats()  # type: ignore[assignment]

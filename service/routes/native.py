@@ -13,7 +13,15 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from bandit.features import extract_features
-from service.deps import AccountDep, CatalogDep, PipelineDep, RequestIdDep, parse_strategy
+from bandit.types import Strategy
+from service.deps import (
+    AccountDep,
+    CatalogDep,
+    HeaderStrategyDep,
+    PipelineDep,
+    RequestIdDep,
+    parse_strategy,
+)
 from service.errors import EmptyMessages, InvalidMode, InvalidModel
 from service.pipeline import ChatCall
 from service.schemas import EstimateRequest, NativeChatRequest
@@ -25,7 +33,9 @@ MODES = ("routeplex-ai", "auto", "manual")
 router = APIRouter(prefix="/api/v1", tags=["native"])
 
 
-def _call(body: NativeChatRequest, account: str, request_id: str) -> ChatCall:
+def _call(
+    body: NativeChatRequest, account: str, request_id: str, header_strategy: Strategy
+) -> ChatCall:
     if body.mode not in MODES:
         raise InvalidMode(f"unknown mode {body.mode!r}; use one of {', '.join(MODES)}")
     if not body.messages:
@@ -36,7 +46,7 @@ def _call(body: NativeChatRequest, account: str, request_id: str) -> ChatCall:
         account=account,
         request_id=request_id,
         messages=tuple(m.to_message() for m in body.messages),
-        strategy=parse_strategy(body.strategy),
+        strategy=parse_strategy(body.strategy) if body.strategy else header_strategy,
         model=body.model if body.mode == "manual" else None,
         max_output_tokens=body.max_output_tokens,
         temperature=body.temperature,
@@ -48,11 +58,15 @@ def _call(body: NativeChatRequest, account: str, request_id: str) -> ChatCall:
 async def chat(
     body: NativeChatRequest,
     account: AccountDep,
+    strategy: HeaderStrategyDep,
     pipeline: PipelineDep,
     request_id: RequestIdDep,
 ) -> JSONResponse | StreamingResponse:
-    """Answer one chat request in the RoutePlex envelope (or as an SSE stream)."""
-    call = _call(body, account, request_id)
+    """Answer one chat request in the RoutePlex envelope (or as an SSE stream).
+
+    The body's ``strategy`` wins over the ``X-Autoroute-Strategy`` header.
+    """
+    call = _call(body, account, request_id, strategy)
     if body.stream:
         session = await pipeline.open_stream(call)
         return StreamingResponse(

@@ -145,3 +145,13 @@ def test_models_carry_prices_capabilities_and_circuit_health(client: TestClient)
     assert small["pricing"] == {"input_per_1k": 0.0001, "output_per_1k": 0.0002}
     assert small["capabilities"]["streaming"] is True
     assert small["simulated"] is False
+
+
+def test_strategy_from_body_or_header(client: TestClient) -> None:
+    header = {**ALICE, "X-RoutePlex-Strategy": "speed"}
+    from_header = client.post("/api/v1/chat", json={"messages": MESSAGES}, headers=header)
+    assert from_header.headers["x-autoroute-strategy"] == "speed"
+    from_body = client.post(
+        "/api/v1/chat", json={"messages": MESSAGES, "strategy": "cost"}, headers=header
+    )
+    assert from_body.headers["x-autoroute-strategy"] == "cost"
