@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from bandit.rewards import blend_rating
-from bandit.router import Router
+from bandit.router import Router, Scope
 from bandit.types import PromptFeatures, Strategy
 from service.learner_batch import ShardBatch
 from service.learner_global import GlobalOwner, now_ms
@@ -159,7 +159,7 @@ class Learner:
                     await self._abandon_all()
                     await self._wait(1.0)
                     continue
-                if until_idle and work == 0 and not self._recovering:
+                if until_idle and work == 0 and not self._recovering and not self._dirty():
                     if not await self._store.pending_count(self.held_shards):
                         break
         finally:
@@ -178,16 +178,22 @@ class Learner:
             return True
         return False
 
+    def _dirty(self) -> bool:
+        return bool(self._batches) or (self._global is not None and self._global.dirty)
+
     async def _step(self, until_idle: bool) -> int:
         """One iteration; returns how much work it found (0 means idle)."""
         cfg = self.config
         if self._timer("lease", cfg.lease_ttl_ms / 3000):
             await self._maintain()
-        work = await self._process(await self._read(until_idle))
+        read = await self._process(await self._read(until_idle))
+        work = read
         if self._global is not None:
             work += await self._global.pump(cfg.batch_size)
         touched = sum(len(b.touched) for b in self._batches.values())
-        if until_idle or touched >= cfg.max_touched_accounts:
+        # Drain mode commits when the streams are empty, not after every read, so
+        # that a burst is exported once (an account export costs milliseconds).
+        if (until_idle and read == 0) or touched >= cfg.max_touched_accounts:
             await self._commit()
         elif self._timer("commit", cfg.snapshot_interval_s):
             await self._commit()
@@ -209,7 +215,9 @@ class Learner:
                 return await self._screen(fresh)
             self._recovering, self._recovered = False, set()
         entries: list[StreamEntry] = []
-        if until_idle or self._timer("claim", cfg.claim_interval_s):
+        # In drain mode, failed entries are retried at once, but only between
+        # batches: a claim must never re-deliver entries awaiting their commit.
+        if (until_idle and not self._batches) or self._timer("claim", cfg.claim_interval_s):
             idle_ms = 0 if until_idle else cfg.claim_idle_ms
             entries = await self._store.claim_stale(cfg.consumer, shards, idle_ms, cfg.batch_size)
         block = 0 if (until_idle or entries) else self._block_ms()
@@ -241,7 +249,7 @@ class Learner:
                 by_shard.setdefault(entry.shard, []).append(entry)
         work = 0
         for shard, group in by_shard.items():
-            batch = self._batches.setdefault(shard, ShardBatch())
+            batch = self._batches.get(shard) or self._new_batch(shard)
             group = [e for e in group if e.entry_id not in batch.entry_ids]
             done = await self._store.applied_among(shard, [e.event.event_id for e in group])
             rids = {e.event.request_id for e in group if e.event.kind != "reset"}
@@ -263,6 +271,14 @@ class Learner:
                 self.stats["invalid"] += 1
             work += len(group)
         return work
+
+    def _new_batch(self, shard: int) -> ShardBatch:
+        # While this process owns the global policy, it learns its own rewards
+        # into both policies at once; the global owner then skips their forwards.
+        inline = self._global is not None and self._global.held
+        batch = ShardBatch(inline_epoch=self._global.epoch if inline and self._global else None)
+        self._batches[shard] = batch
+        return batch
 
     def _apply(
         self,
@@ -290,7 +306,7 @@ class Learner:
         if plan.outcome == "invalid":
             return plan.reason
         for update in plan.updates:
-            self._learn_account(update)
+            self._learn(update, "account" if batch.inline_epoch is None else "both")
             batch.forward.append(update.to_wire())
             batch.touched.add(update.account)
             batch.count(update.account, update.chosen)
@@ -305,7 +321,7 @@ class Learner:
         batch.add(entry, plan.outcome)
         return None
 
-    def _learn(self, update: Update, scope: str) -> None:
+    def _learn(self, update: Update, scope: Scope) -> None:
         features = PromptFeatures(**update.features)
         for _ in range(update.repeats):
             self._router.learn(
@@ -316,12 +332,9 @@ class Learner:
                 update.chosen,
                 update.probability,
                 update.quality,
-                cost_usd=update.cost_usd if scope == "global" else None,
-                scope="global" if scope == "global" else "account",
+                cost_usd=None if scope == "account" else update.cost_usd,
+                scope=scope,
             )
-
-    def _learn_account(self, update: Update) -> None:
-        self._learn(update, "account")
 
     def _learn_global(self, update: Update) -> None:
         self._learn(update, "global")
@@ -347,12 +360,15 @@ class Learner:
     async def _commit(self) -> None:
         """Make every shard batch durable, then the global policy."""
         self._due["commit"] = time.monotonic()
+        await self._commit_shards()
+        if self._global is not None:
+            await self._global.commit(self._next_version())
+
+    async def _commit_shards(self) -> None:
         for shard, batch in list(self._batches.items()):
             del self._batches[shard]
             if batch.entries or batch.touched:
                 await self._commit_shard(shard, batch)
-        if self._global is not None:
-            await self._global.commit(self._next_version())
 
     async def _commit_shard(self, shard: int, batch: ShardBatch) -> None:
         snapshots: dict[str, bytes | None] = {}
@@ -364,7 +380,7 @@ class Learner:
             snapshots[account] = blob
         commit = batch.to_commit(shard, self.owner, self._next_version(), snapshots)
         try:
-            await self._store.commit_shard(commit)
+            forward_id = await self._store.commit_shard(commit)
         except (LeaseLost, StoreUnavailable) as exc:
             logger.warning(
                 "commit of shard %d failed (%s); entries will be redelivered", shard, exc
@@ -374,11 +390,16 @@ class Learner:
                 self._held.discard(shard)
             return
         self.stats.update(batch.outcomes)
+        owner = self._global
+        if forward_id and owner is not None and batch.inline_epoch == owner.epoch:
+            owner.applied_inline(shard, forward_id)
 
     def _forget(self, batch: ShardBatch) -> None:
         """Drop uncommitted learning: reload those accounts, re-read own entries."""
         for account in batch.touched:
             self._router.reset_account(account)
+        if batch.inline_epoch is not None and self._global is not None:
+            self._global.held = False  # its global updates too: reload on re-acquire
         self._recovering = True
 
     async def _abandon_all(self) -> None:
@@ -407,7 +428,7 @@ class Learner:
         if gained:
             await self._preload(gained)
         if self._global is not None:
-            await self._global.maintain()
+            await self._global.maintain(before_change=self._commit_shards)
 
     async def _preload(self, shards: list[int]) -> None:
         """Load the committed policies of every account of newly held shards.

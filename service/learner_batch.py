@@ -31,6 +31,8 @@ class ShardBatch:
     settled: list[tuple[str, str]] = field(default_factory=list)
     forward: list[dict[str, Any]] = field(default_factory=list)
     late: list[dict[str, Any]] = field(default_factory=list)
+    # global epoch if the global policy learned this batch's updates inline
+    inline_epoch: int | None = None
 
     def add(self, entry: StreamEntry, outcome: str, *, applied: bool = True) -> None:
         self.entries.append(entry)

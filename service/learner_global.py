@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from service.learner_rewards import Update
@@ -61,18 +61,27 @@ class GlobalOwner:
         self.held = False
         self.dirty = False
         self.version = 0
+        self.epoch = 0  # bumped at every reload of the committed global state
         self._marks: dict[int, str] = {}
+        self._inline: set[tuple[int, str]] = set()
 
-    async def maintain(self) -> None:
-        """Take or renew the lease; load the global state when newly acquired."""
+    async def maintain(self, before_change: Callable[[], Awaitable[None]]) -> None:
+        """Take or renew the lease; reload the committed state when (re)acquired.
+
+        ``before_change`` runs first whenever ownership changes, so that work
+        learned under the old state is committed before the state flips.
+        """
         try:
             ok = await self._store.acquire_lease(LEASE, self._owner, self._ttl_ms)
         except StoreUnavailable:
             ok = False
-        if ok and not self.held:
+        if ok == self.held:
+            return
+        await before_change()
+        if ok:
             await self._restore()
             logger.info("global policy: %s is the owner", self._owner)
-        elif self.held and not ok:
+        else:
             logger.warning("global policy: %s lost the lease", self._owner)
         self.held = ok
 
@@ -82,18 +91,31 @@ class GlobalOwner:
         if state is not None:
             self._router.load_global(state.blob, str(state.version))
             self.version = state.version
+        self.epoch += 1
+        self._inline.clear()
         self.dirty = False
 
+    def applied_inline(self, shard: int, entry_id: str) -> None:
+        """Note a committed forward batch already learned in this process's global policy.
+
+        The owner learns its own shards' updates at once (one featurization
+        for both policies); :meth:`pump` then only advances past them.
+        """
+        self._inline.add((shard, entry_id))
+
     async def pump(self, count: int) -> int:
-        """Apply forward batches after the stored positions; returns updates applied."""
+        """Apply forward batches after the stored positions; returns updates passed."""
         if not self.held:
             return 0
         applied = 0
         for batch in await self._store.read_forwards(self._marks, count):
-            for wire in batch.updates:
-                update = Update.from_wire(wire)
-                self._learn(update)
-                applied += 1
+            key = (batch.shard, batch.entry_id)
+            if key in self._inline:
+                self._inline.discard(key)
+            else:
+                for wire in batch.updates:
+                    self._learn(Update.from_wire(wire))
+            applied += len(batch.updates)
             self._marks[batch.shard] = batch.entry_id
             self.dirty = True
         return applied

@@ -220,7 +220,7 @@ class EmbeddedStreams:
         if holder is None or holder[0] != owner or holder[1] < time.monotonic():
             raise LeaseLost(f"{name} lease is not held by {owner}")
 
-    async def commit_shard(self, commit: ShardCommit) -> None:
+    async def commit_shard(self, commit: ShardCommit) -> str | None:
         """Make a learner batch durable in one transaction (see :class:`ShardCommit`)."""
         self._check_lease(f"shard:{commit.shard}", commit.owner)
         now = time.time()
@@ -254,17 +254,20 @@ class EmbeddedStreams:
                 "UPDATE decisions SET settled = 1 WHERE request_id = ?",
                 [(r,) for _, r in c.settled],
             )
+            forward_id = None
             if c.forward:
-                db.execute(
+                cur = db.execute(
                     "INSERT INTO forwards (shard, body) VALUES (?, ?)",
                     (c.shard, codec.dumps(c.forward)),
                 )
+                forward_id = str(cur.lastrowid)
             db.executemany(
                 "INSERT INTO late (body) VALUES (?)", [(codec.dumps(x),) for x in c.late]
             )
             db.executemany(
                 "DELETE FROM rewards WHERE seq = ?", [(int(e.entry_id),) for e in c.entries]
             )
+        return forward_id
 
     @staticmethod
     def _bump_epoch(db: sqlite3.Connection) -> None:

@@ -281,7 +281,7 @@ class RedisStreams:
         return total
 
     # --- commits ----------------------------------------------------------------
-    async def commit_shard(self, commit: ShardCommit) -> None:
+    async def commit_shard(self, commit: ShardCommit) -> str | None:
         """Make a learner batch durable in one transaction (see :class:`ShardCommit`).
 
         Raises:
@@ -295,14 +295,17 @@ class RedisStreams:
                 if await pipe.get(keys.lease) != commit.owner.encode():
                     raise LeaseLost(f"shard {commit.shard} lease is not held by {commit.owner}")
                 pipe.multi()  # type: ignore[no-untyped-call]
-                self._queue_commit(pipe, commit, now)
+                forward_at = self._queue_commit(pipe, commit, now)
                 try:
-                    await pipe.execute()
+                    results = await pipe.execute()
                 except WatchError as exc:
                     raise LeaseLost(f"shard {commit.shard} lease changed during commit") from exc
+        return None if forward_at is None else text(results[forward_at])
 
-    def _queue_commit(self, pipe: Any, c: ShardCommit, now: float) -> None:
+    def _queue_commit(self, pipe: Any, c: ShardCommit, now: float) -> int | None:
+        """Queue the commit's commands; returns the position of the forward XADD."""
         keys = self._keys.shard(c.shard)
+        forward_at = None
         for account, blob in c.snapshots.items():
             if blob is None:
                 pipe.delete(keys.snapshot(account))
@@ -323,6 +326,7 @@ class RedisStreams:
         if c.settled:
             pipe.zrem(keys.due, *[codec.due_member(a, r) for a, r in c.settled])
         if c.forward:
+            forward_at = len(pipe.command_stack)
             pipe.xadd(
                 keys.forward,
                 {b"u": codec.dumps(c.forward)},
@@ -333,6 +337,7 @@ class RedisStreams:
             pipe.xadd(keys.late, {b"e": codec.dumps(late)}, maxlen=_LATE_MAXLEN, approximate=True)
         if c.entries:
             pipe.xack(keys.rewards, GROUP, *[e.entry_id for e in c.entries])
+        return forward_at
 
     async def read_forwards(self, marks: dict[int, str], count: int) -> list[ForwardBatch]:
         """Forward batches after ``marks`` (shard -> last applied id), per shard in order."""

@@ -112,7 +112,7 @@ async def test_commit_shard_is_one_durable_batch(store: Store) -> None:
         settled=[("acct-c", decision.request_id)],
         forward=[{"q": 0.8}],
     )
-    await store.commit_shard(commit)
+    forward_id = await store.commit_shard(commit)
     assert await store.pending_count() == 0
     assert await store.get_snapshot("account:acct-c") == (7, b"policy")
     assert (await store.snapshot_versions())["account:acct-c"] == 7
@@ -125,13 +125,14 @@ async def test_commit_shard_is_one_durable_batch(store: Store) -> None:
     assert await store.enqueue_due_defaults(entry.shard, time.time() + 1, 100) == 0
     [batch] = await store.read_forwards({}, 100)
     assert batch.shard == entry.shard and batch.updates == [{"q": 0.8}]
+    assert batch.entry_id == forward_id
     assert await store.read_forwards({entry.shard: batch.entry_id}, 100) == []
 
 
 async def test_commit_deletes_snapshot_on_none(store: Store) -> None:
     await _lease_all(store, "me")
     shard = shard_of("acct-d", SHARDS)
-    await store.commit_shard(ShardCommit(shard, "me", 1, snapshots={"acct-d": b"p"}))
+    assert await store.commit_shard(ShardCommit(shard, "me", 1, snapshots={"acct-d": b"p"})) is None
     await store.commit_shard(ShardCommit(shard, "me", 2, snapshots={"acct-d": None}))
     assert await store.get_snapshot("account:acct-d") is None
     assert "account:acct-d" not in await store.snapshot_versions()
