@@ -41,6 +41,7 @@ from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware, RequestMetricsMiddleware
 from service.pipeline import ChatPipeline
 from service.privacy import load_or_create_secret
+from service.ratelimit import build_rate_limiter
 from service.recorder import DecisionRecorder
 from service.routes import admin, chat, feedback, health, insights, models, native
 from service.settings import Settings
@@ -187,6 +188,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.insights = insights_
         state.feedback = FeedbackService(store, insights_, core.metrics, settings.reward_window_s)
         state.registry, state.breaker = core.registry, breaker
+        state.rate_limiter = build_rate_limiter(
+            settings.redis_url, settings.rate_limit_rps, settings.rate_limit_burst
+        )
+        if state.rate_limiter is not None:
+            stack.push_async_callback(state.rate_limiter.close)
         await start_learning(settings, store, core.router, stack)
         yield
 

@@ -79,6 +79,10 @@ class KeyRing:
             raise InvalidApiKey("invalid API key")
         return stored
 
+    def key_id(self, token: str) -> str:
+        """The id (keyed hash) of a presented key: what rate-limit buckets are named by."""
+        return key_hash(self._secret, token)
+
     async def create_key(self, account: str) -> tuple[str, str]:
         """Create a key for ``account``; returns ``(key, key_id)``, the key shown once."""
         check_account_id(account)

@@ -16,12 +16,13 @@ from bandit.types import STRATEGIES, Strategy
 from providers.catalog import Catalog
 from providers.circuit import CircuitBreaker
 from providers.registry import ProviderRegistry
-from service.auth import KeyRing, check_admin
+from service.auth import KeyRing, bearer_token, check_admin
 from service.errors import ValidationFailed
 from service.feedback import FeedbackService
 from service.insights import Insights
 from service.metrics import Metrics
 from service.pipeline import ChatPipeline
+from service.ratelimit import enforce
 from service.settings import Settings
 from service.store.base import Store
 
@@ -108,6 +109,10 @@ async def get_account(
     """The calling account, from ``Authorization: Bearer <key>`` (401 otherwise)."""
     account = await keyring.account_for(authorization)
     request.state.account = account
+    token = bearer_token(authorization)
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None and token is not None:
+        await enforce(limiter, keyring.key_id(token))
     return account
 
 

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     # HTTP
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    rate_limit_rps: float = Field(
+        default=0.0, ge=0, description="Requests per second per API key; 0 turns limits off."
+    )
+    rate_limit_burst: int = Field(default=100, ge=1, description="Requests a key may burst.")
+    shutdown_timeout_s: float = Field(
+        default=30.0, gt=0, description="On SIGTERM: how long in-flight requests may finish."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
