@@ -15,6 +15,7 @@ snapshots into the router.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import sys
@@ -72,8 +73,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-Autoroute-Strategy"],
-            expose_headers=["X-Autoroute-Request-Id", "X-Autoroute-Model"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-Autoroute-Strategy",
+                "X-RoutePlex-Strategy",
+            ],
+            expose_headers=[
+                "X-Autoroute-Request-Id",
+                "X-Autoroute-Model",
+                "X-Autoroute-Attempts",
+                "X-Autoroute-Strategy",
+                "X-Autoroute-Model-Version",
+            ],
         )
     app.add_middleware(RequestMetricsMiddleware)
     # Outermost: every request, even a refused one, gets its id first.
@@ -179,7 +191,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 store, core.metrics, insights_, secret, settings.reward_window_s
             ),
         )
-        stack.push_async_callback(pipeline.drain)
+        stack.push_async_callback(_drain_within, pipeline, settings.shutdown_timeout_s)
         keyring = KeyRing(secret, store, settings.static_keys)
         await _ensure_keys(settings, keyring)
         state = app.state
@@ -195,6 +207,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             stack.push_async_callback(state.rate_limiter.close)
         await start_learning(settings, store, core.router, stack)
         yield
+
+
+async def _drain_within(pipeline: ChatPipeline, timeout_s: float) -> None:
+    """Flush pending decision and reward writes at shutdown, bounded by the deadline."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await pipeline.drain()
+    except TimeoutError:
+        logger.error("shutdown: reward events still pending after %.0f s, exiting", timeout_s)
 
 
 def _has_stats(store: object) -> bool:
