@@ -52,6 +52,9 @@ def serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        # SIGTERM: stop accepting, let in-flight requests finish for up to this
+        # long, then run the lifespan's shutdown (which flushes reward events).
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )
     return 0
 

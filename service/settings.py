@@ -88,8 +88,8 @@ class Settings(BaseSettings):
         default=0.0, ge=0, description="Requests per second per API key; 0 turns limits off."
     )
     rate_limit_burst: int = Field(default=100, ge=1, description="Requests a key may burst.")
-    shutdown_timeout_s: float = Field(
-        default=30.0, gt=0, description="On SIGTERM: how long in-flight requests may finish."
+    shutdown_timeout_s: int = Field(
+        default=30, ge=1, description="On SIGTERM: seconds in-flight requests may take to finish."
     )
 
     @field_validator("cors_origins", mode="before")
