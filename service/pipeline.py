@@ -20,6 +20,7 @@ Provider errors are translated to :mod:`service.errors` here, and only here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
@@ -125,6 +126,12 @@ class StreamSession:
     usage: Usage | None = None
     cost_usd: float = 0.0
     finish_reason: FinishReason | None = None
+
+    async def aclose(self) -> None:
+        """Stop the stream early (client gone); the decision is still logged."""
+        aclose = getattr(self.chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 @dataclass(slots=True)
@@ -266,8 +273,13 @@ class ChatPipeline:
             self.metrics.provider_error(session.outcome.model.id, exc.kind)
             self._spawn(self._finish_stream(plan, session, "".join(parts), "error", started))
             raise translate(exc) from exc
-        except BaseException:  # client went away: still log what was served
-            self._spawn(self._finish_stream(plan, session, "".join(parts), "error", started))
+        except BaseException:
+            # The client went away (or we are shutting down): log the decision,
+            # release the upstream, but give no automatic reward: the model did
+            # nothing wrong, and the learner's default reward covers it.
+            self._spawn(self._finish_stream(plan, session, "".join(parts), None, started))
+            with contextlib.suppress(Exception):
+                await opened.aclose()
             raise
         # Recorded before the caller sends its final event, so a client that
         # rates right after the stream ends finds its decision.
@@ -278,7 +290,7 @@ class ChatPipeline:
         plan: Plan,
         session: StreamSession,
         text: str,
-        finish: FinishReason,
+        finish: FinishReason | None,
         started: float,
     ) -> None:
         outcome = session.outcome
@@ -289,13 +301,11 @@ class ChatPipeline:
         self.metrics.observe_provider(
             outcome.model.id, latency_ms / 1000, usage.input_tokens, usage.output_tokens, cost
         )
-        signal = rewards.auto_quality_signal(
-            plan.features,
-            text,
-            finish,
-            usage.input_tokens,
-            usage.output_tokens,
-        )
+        signal = None
+        if finish is not None:
+            signal = rewards.auto_quality_signal(
+                plan.features, text, finish, usage.input_tokens, usage.output_tokens
+            )
         await self.recorder.served(plan, outcome, signal, cost, latency_ms)
 
     def _observe_attempts(self, attempts: Sequence[perr.Attempt], answered: str | None) -> None:

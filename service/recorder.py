@@ -41,9 +41,13 @@ class DecisionRecorder:
     reward_window_s: float
 
     async def served(
-        self, plan: Plan, outcome: Outcome, signal: float, cost: float, latency_ms: float
+        self, plan: Plan, outcome: Outcome, signal: float | None, cost: float, latency_ms: float
     ) -> None:
-        """Log the decision and publish the automatic and failure rewards."""
+        """Log the decision and publish the automatic and failure rewards.
+
+        ``signal`` is ``None`` when the answer was not seen through (the client
+        left mid-stream): no automatic reward then.
+        """
         call, decision = plan.call, plan.decision
         now = time.time()
         record = DecisionRecord(
@@ -70,9 +74,12 @@ class DecisionRecorder:
                 "simulated": outcome.simulated,
             },
         )
-        events = [_event(call, "auto", signal, outcome.model.id, now)]
-        events += _failure_events(call, outcome.attempts, now)
+        events = _failure_events(call, outcome.attempts, now)
+        if signal is not None:
+            events.insert(0, _event(call, "auto", signal, outcome.model.id, now))
         await self._persist(record, events)
+        if signal is None:
+            return
         try:
             await self.insights.served(
                 call.account, plan.features.query_type, outcome.model.id, signal, cost

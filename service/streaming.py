@@ -44,6 +44,8 @@ async def openai_events(session: StreamSession, include_usage: bool) -> AsyncIte
         kind = "api_error" if exc.status >= 500 else "invalid_request_error"
         yield sse({"error": {**_error(exc), "type": kind, "param": None}})
         return
+    finally:
+        await session.aclose()  # no-op when finished; else stops the upstream now
     finish = openai_finish(session.finish_reason)
     yield sse(openai_chunk(outcome, created, {}, finish))
     if include_usage:
@@ -74,6 +76,8 @@ async def native_events(session: StreamSession, routing_mode: str) -> AsyncItera
     except ServiceError as exc:
         yield sse({"type": "error", **_error(exc)})
         return
+    finally:
+        await session.aclose()
     yield sse(
         {
             "type": "done",

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from providers.base import Message
+from service.pipeline import ChatCall
 from tests.service.conftest import ALICE, MODELS, app_of, chat, published
 from tests.utils.fake_upstream import FakeUpstream
 
@@ -208,3 +210,27 @@ def test_open_circuits_are_published_and_listed(client: TestClient, upstream: Fa
     assert 'autoroute_circuit_open{model="local-small"} 0.0' in gauges
     health = {m["id"]: m["health"] for m in client.get("/api/v1/models").json()["data"]}
     assert health["local-large"] == "unavailable" and health["local-small"] == "healthy"
+
+
+def test_client_leaving_mid_stream_logs_the_decision_without_auto_reward(
+    client: TestClient,
+) -> None:
+    pipeline = app_of(client).state.pipeline
+    call = ChatCall(
+        account="alice",
+        request_id="req_" + "a" * 32,
+        messages=(Message("user", "Tell me a long story."),),
+        stream=True,
+    )
+
+    async def read_one_chunk_then_leave() -> None:
+        session = await pipeline.open_stream(call)
+        first = await anext(session.chunks)
+        assert first.delta
+        await session.aclose()
+        await pipeline.drain()
+
+    client.portal.call(read_one_chunk_then_leave)
+    record = client.portal.call(app_of(client).state.store.get_decision, call.request_id)
+    assert record is not None and record.auto_signal is None
+    assert not [e for e in published(client) if e.request_id == call.request_id]
