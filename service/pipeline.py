@@ -196,8 +196,7 @@ class ChatPipeline:
                 breaker=self.breaker,
             )
         except perr.ProviderError as exc:
-            self._observe_attempts(exc.attempts, None)
-            self._spawn(self.recorder.failed(plan.call, exc.attempts))
+            self._unanswered(plan, exc)
             raise translate(exc) from exc
         provider_s = time.perf_counter() - provider_started
         result, attempts = done.result, done.attempts
@@ -237,8 +236,7 @@ class ChatPipeline:
                 breaker=self.breaker,
             )
         except perr.ProviderError as exc:
-            self._observe_attempts(exc.attempts, None)
-            self._spawn(self.recorder.failed(plan.call, exc.attempts))
+            self._unanswered(plan, exc)
             raise translate(exc) from exc
         model = opened.model
         self._observe_attempts(opened.attempts, model.id)
@@ -307,6 +305,13 @@ class ChatPipeline:
                 plan.features, text, finish, usage.input_tokens, usage.output_tokens
             )
         await self.recorder.served(plan, outcome, signal, cost, latency_ms)
+
+    def _unanswered(self, plan: Plan, exc: perr.ProviderError) -> None:
+        """No answer: count the attempts; only a fallback that ran out teaches the learner
+        (a non-retryable error, e.g. content policy, is not the model's fault)."""
+        self._observe_attempts(exc.attempts, None)
+        if isinstance(exc, AllProvidersFailed):
+            self._spawn(self.recorder.unanswered(plan, exc.attempts))
 
     def _observe_attempts(self, attempts: Sequence[perr.Attempt], answered: str | None) -> None:
         """Count failed attempts (and the fallbacks they caused); publish circuit gauges."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 from providers.errors import Attempt
@@ -48,31 +48,11 @@ class DecisionRecorder:
         ``signal`` is ``None`` when the answer was not seen through (the client
         left mid-stream): no automatic reward then.
         """
-        call, decision = plan.call, plan.decision
+        call = plan.call
         now = time.time()
-        record = DecisionRecord(
-            request_id=call.request_id,
-            account=call.account,
-            created_at=now,
-            strategy=call.strategy,
-            features=asdict(plan.features),
-            actions=list(decision.ranking),
-            chosen=outcome.model.id,
-            probability=decision.probability,
-            model_version=decision.model_version,
-            message_hash=message_hash(self.hash_secret, call.messages),
-            auto_signal=signal,
-            cost_usd=cost,
-            latency_ms=latency_ms,
-            extra={
-                "first_choice": decision.chosen,
-                "probabilities": dict(decision.probabilities),
-                "stage": decision.stage,
-                "account_weight": decision.account_weight,
-                "attempts": [a.model_id for a in outcome.attempts],
-                "pinned": call.model is not None,
-                "simulated": outcome.simulated,
-            },
+        record = self._record(plan, outcome.model.id, outcome.attempts, now, signal, cost)
+        record = replace(
+            record, latency_ms=latency_ms, extra={**record.extra, "simulated": outcome.simulated}
         )
         events = _failure_events(call, outcome.attempts, now)
         if signal is not None:
@@ -87,14 +67,54 @@ class DecisionRecorder:
         except Exception:  # insights are a convenience; never fail a served answer
             logger.exception("could not update insights for %s", call.request_id)
 
-    async def failed(self, call: ChatCall, attempts: Sequence[Attempt]) -> None:
-        """A request no model answered still teaches: each failed model gets a low reward."""
-        try:
-            for event in _failure_events(call, attempts, time.time()):
-                await self.store.publish_reward(event)
-                self.metrics.reward_accepted(event.kind)
-        except Exception:  # the client already gets the provider error; keep serving
-            logger.exception("could not publish failure rewards")
+    async def unanswered(self, plan: Plan, attempts: Sequence[Attempt]) -> None:
+        """Every model tried failed (retryably): each one still teaches a low reward.
+
+        The decision is logged with the last model tried as the chosen one and
+        an automatic signal of 0, published as its ``auto`` reward; the models
+        before it get ``failure`` rewards.
+        """
+        if not attempts:
+            return  # nothing was tried (every circuit open): nothing to learn
+        call, now = plan.call, time.time()
+        last = attempts[-1].model_id
+        record = self._record(plan, last, attempts, now, 0.0, 0.0)
+        events = [_event(call, "auto", 0.0, last, now)]
+        events += _failure_events(call, attempts[:-1], now)
+        await self._persist(record, events)
+
+    def _record(
+        self,
+        plan: Plan,
+        chosen: str,
+        attempts: Sequence[Attempt],
+        now: float,
+        signal: float | None,
+        cost: float,
+    ) -> DecisionRecord:
+        call, decision = plan.call, plan.decision
+        return DecisionRecord(
+            request_id=call.request_id,
+            account=call.account,
+            created_at=now,
+            strategy=call.strategy,
+            features=asdict(plan.features),
+            actions=list(decision.ranking),
+            chosen=chosen,
+            probability=decision.probability,
+            model_version=decision.model_version,
+            message_hash=message_hash(self.hash_secret, call.messages),
+            auto_signal=signal,
+            cost_usd=cost,
+            extra={
+                "first_choice": decision.chosen,
+                "probabilities": dict(decision.probabilities),
+                "stage": decision.stage,
+                "account_weight": decision.account_weight,
+                "attempts": [a.model_id for a in attempts],
+                "pinned": call.model is not None,
+            },
+        )
 
     async def _persist(self, record: DecisionRecord, events: Sequence[RewardEvent]) -> None:
         try:

@@ -138,8 +138,14 @@ def test_all_providers_failing_is_a_502_in_openai_shape(
     error = response.json()["error"]
     assert error["code"] == "all_providers_failed"
     assert error["type"] == "api_error"
-    failures = [e for e in published(client) if e.kind == "failure"]
-    assert len(failures) == 3 and {e.model for e in failures} == set(MODELS)
+    # Every model tried teaches a zero: the last one as the logged decision's "auto".
+    request_id = response.headers["x-autoroute-request-id"]
+    events = [e for e in published(client) if e.request_id == request_id]
+    assert sorted(e.kind for e in events) == ["auto", "failure", "failure"]
+    assert {e.model for e in events} == set(MODELS) and {e.value for e in events} == {0.0}
+    record = client.portal.call(app_of(client).state.store.get_decision, request_id)
+    auto = next(e for e in events if e.kind == "auto")
+    assert record.chosen == auto.model and record.auto_signal == 0.0
 
 
 def test_content_policy_fails_fast(client: TestClient, upstream: FakeUpstream) -> None:
@@ -148,6 +154,8 @@ def test_content_policy_fails_fast(client: TestClient, upstream: FakeUpstream) -
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "content_policy_violation"
     assert upstream.calls() == 1
+    # Not the model's fault: nothing is taught.
+    assert published(client) == []
 
 
 def test_mid_stream_failure_is_an_in_band_error(client: TestClient, upstream: FakeUpstream) -> None:
