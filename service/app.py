@@ -36,7 +36,8 @@ from providers.registry import ProviderKeys, ProviderRegistry
 from service.auth import DEFAULT_KEY_FILE, KeyRing
 from service.errors import install_error_handler
 from service.feedback import FeedbackService
-from service.insights import Insights, LocalStats, StatsStore
+from service.insights import Insights
+from service.insights_store import LocalStats, RedisStats, StatsStore
 from service.learning import start_learning
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware, RequestMetricsMiddleware
@@ -173,7 +174,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
         core = await _build_core(settings, stack)
         store = core.store
-        stats: StatsStore = store if _has_stats(store) else LocalStats()  # type: ignore[assignment]
+        stats: StatsStore = (
+            LocalStats() if settings.redis_url is None else RedisStats.from_url(settings.redis_url)
+        )
+        stack.push_async_callback(stats.close)
         insights_ = Insights(stats, settings.gate_warmup_samples, settings.gate_established_samples)
         breaker = CircuitBreaker(store)
         pipeline = ChatPipeline(
@@ -216,7 +220,3 @@ async def _drain_within(pipeline: ChatPipeline, timeout_s: float) -> None:
             await pipeline.drain()
     except TimeoutError:
         logger.error("shutdown: reward events still pending after %.0f s, exiting", timeout_s)
-
-
-def _has_stats(store: object) -> bool:
-    return all(hasattr(store, name) for name in ("incr_stats", "get_stats", "delete_stats"))

@@ -5,9 +5,9 @@ number of answers, the sum of their rewards (the automatic signal, replaced by
 the blended rating when one arrives) and the sum of their cost. They are all
 the report needs, and none of them says anything about a prompt.
 
-Aggregates live in the store when it offers ``incr_stats``/``get_stats``
-(shared by every worker); otherwise in process memory (one worker, lost on
-restart), which is enough for the embedded single-process default.
+Aggregates live in a :class:`~service.insights_store.StatsStore`: a Redis
+hash per account when Redis is configured (shared by every worker), else
+process memory (the embedded single process; they restart empty).
 
 Stages use the gating thresholds per query type: ``cold_start`` below
 ``warmup`` samples, ``established`` from ``established`` samples, ``warm_up``
@@ -24,35 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from service.insights_store import StatsStore
+
 QUALITY_TOLERANCE = 0.05
 CONFIDENCE_HALF = 10.0
 MIN_SAMPLES_TO_RECOMMEND = 3
-
-
-class StatsStore(Protocol):
-    """Counter storage for the aggregates: ``{"<type>|<model>|n|r|c": value}``."""
-
-    async def incr_stats(self, account: str, deltas: Mapping[str, float]) -> None: ...
-    async def get_stats(self, account: str) -> dict[str, float]: ...
-    async def delete_stats(self, account: str) -> None: ...
-
-
-class LocalStats:
-    """In-process :class:`StatsStore` for the embedded single-worker default."""
-
-    def __init__(self) -> None:
-        self._data: dict[str, dict[str, float]] = defaultdict(dict)
-
-    async def incr_stats(self, account: str, deltas: Mapping[str, float]) -> None:
-        bucket = self._data[account]
-        for key, value in deltas.items():
-            bucket[key] = bucket.get(key, 0.0) + value
-
-    async def get_stats(self, account: str) -> dict[str, float]:
-        return dict(self._data.get(account, {}))
-
-    async def delete_stats(self, account: str) -> None:
-        self._data.pop(account, None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,19 @@ from fastapi.testclient import TestClient
 
 from bandit.features import extract_features
 from providers.base import Message
-from service.insights import Insights, LocalStats, stage_for
-from tests.service.conftest import ADMIN_TOKEN, ALICE, BOB, MODELS, app_of, chat
+from service.app import create_app
+from service.insights import Insights, stage_for
+from service.insights_store import LocalStats
+from tests.service.conftest import (
+    ADMIN_TOKEN,
+    ALICE,
+    BOB,
+    MODELS,
+    SettingsFactory,
+    app_of,
+    chat,
+)
+from tests.utils.fake_upstream import FakeUpstream
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -112,3 +123,16 @@ def test_admin_resets_any_account(client: TestClient) -> None:
     assert _admin_reset(client, "bob", ADMIN).status_code == 200
     assert router.account_samples("bob")["*"] == 0
     assert _admin_reset(client, "bad id!", ADMIN).status_code in (400, 404)
+
+
+def test_redis_workers_share_insights_and_resets(
+    make_settings: SettingsFactory, upstream: FakeUpstream, redis_url: str
+) -> None:
+    settings = make_settings(redis_url=redis_url)
+    with TestClient(create_app(settings)) as worker_a, TestClient(create_app(settings)) as worker_b:
+        for _ in range(3):
+            assert chat(worker_a).status_code == 200
+        seen_by_b = worker_b.get("/api/v1/insights", headers=ALICE).json()["data"]
+        assert seen_by_b["samples"] == 3
+        assert worker_b.delete("/api/v1/insights/data", headers=ALICE).status_code == 200
+        assert worker_a.get("/api/v1/insights", headers=ALICE).json()["data"]["samples"] == 0
