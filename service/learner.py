@@ -27,62 +27,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import cast
 
 from bandit.rewards import blend_rating
-from bandit.router import Router, Scope
-from bandit.types import PromptFeatures, Strategy
+from bandit.router import Router
 from service.learner_batch import ShardBatch
+from service.learner_config import LearnerConfig
 from service.learner_global import GlobalOwner, now_ms
-from service.learner_rewards import Blend, RewardRules, Update, plan_event
+from service.learner_policies import Policies
+from service.learner_reader import RewardReader
+from service.learner_rewards import Blend, plan_event
 from service.store.base import (
     DecisionRecord,
     Store,
     StreamEntry,
-    account_key,
     shard_of,
 )
 from service.store.errors import LeaseLost, StoreUnavailable
 
+__all__ = ["Learner", "LearnerConfig", "main"]
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class LearnerConfig:
-    """Settings of one learner process.
-
-    Attributes:
-        shards: the shards this process serves (``None``: all of the store's).
-        consumer: consumer name in the group; keep it stable across restarts
-            so a restarted learner picks up its own pending entries at once.
-        global_policy: compete for the global lease (one owner at a time).
-        snapshot_interval_s: commit (and so publish snapshots) this often.
-        batch_size: entries per stream read (``COUNT``).
-        block_ms: longest wait for new entries when idle.
-        claim_idle_ms: an entry pending this long belongs to a dead consumer.
-        max_deliveries: attempts before an entry is dead-lettered.
-        lease_ttl_ms: shard and global lease lifetime (renewed every third).
-    """
-
-    shards: tuple[int, ...] | None = None
-    consumer: str = field(default_factory=lambda: f"learner-{socket.gethostname()}")
-    global_policy: bool = True
-    rules: RewardRules = field(default_factory=RewardRules)
-    snapshot_interval_s: float = 0.5
-    batch_size: int = 500
-    block_ms: int = 100
-    claim_idle_ms: int = 30_000
-    claim_interval_s: float = 5.0
-    max_deliveries: int = 5
-    lease_ttl_ms: int = 10_000
-    defaults_interval_s: float = 1.0
-    max_touched_accounts: int = 200
 
 
 class Learner:
@@ -109,6 +77,7 @@ class Learner:
     ) -> None:
         self.config = config = config or LearnerConfig()
         self._store, self._router, self._blend = store, router, blend
+        self._policies = Policies(store, router)
         total = store.shards
         self._wanted = sorted(config.shards) if config.shards is not None else list(range(total))
         if not self._wanted or any(not 0 <= s < total for s in self._wanted):
@@ -116,18 +85,18 @@ class Learner:
         self.owner = f"{config.consumer}:{uuid.uuid4().hex[:12]}"
         self._held: set[int] = set()
         self._batches: dict[int, ShardBatch] = {}
-        self._errors: dict[str, str] = {}
         self._global = (
-            GlobalOwner(store, router, self.owner, config.lease_ttl_ms, self._learn_global)
+            GlobalOwner(store, router, self.owner, config.lease_ttl_ms, self._policies.learn_global)
             if config.global_policy
             else None
         )
         self._stop = asyncio.Event()
         self._version = 0
-        self._recovering = True
-        self._recovered: set[str] = set()
         self._due: dict[str, float] = {}
         self.stats: Counter[str] = Counter()  # outcomes committed by this process
+        self._reader = RewardReader(
+            store, config.consumer, config.batch_size, config.max_deliveries, self.stats
+        )
 
     @property
     def held_shards(self) -> list[int]:
@@ -159,7 +128,7 @@ class Learner:
                     await self._abandon_all()
                     await self._wait(1.0)
                     continue
-                if until_idle and work == 0 and not self._recovering and not self._dirty():
+                if until_idle and work == 0 and not self._reader.recovering and not self._dirty():
                     if not await self._store.pending_count(self.held_shards):
                         break
         finally:
@@ -207,39 +176,19 @@ class Learner:
         if not shards:
             await self._wait(0 if until_idle else cfg.block_ms / 1000)
             return []
-        if self._recovering:
-            pending = await self._store.read_own_pending(cfg.consumer, shards, cfg.batch_size)
-            fresh = [e for e in pending if e.entry_id not in self._recovered]
-            self._recovered.update(e.entry_id for e in fresh)
-            if fresh:
-                return await self._screen(fresh)
-            self._recovering, self._recovered = False, set()
-        entries: list[StreamEntry] = []
         # In drain mode, failed entries are retried at once, but only between
         # batches: a claim must never re-deliver entries awaiting their commit.
-        if (until_idle and not self._batches) or self._timer("claim", cfg.claim_interval_s):
-            idle_ms = 0 if until_idle else cfg.claim_idle_ms
-            entries = await self._store.claim_stale(cfg.consumer, shards, idle_ms, cfg.batch_size)
-        block = 0 if (until_idle or entries) else self._block_ms()
-        entries += await self._store.read_rewards(cfg.consumer, shards, cfg.batch_size, block)
-        return await self._screen(entries)
+        claim = None
+        if until_idle and not self._batches:
+            claim = 0
+        elif not until_idle and self._timer("claim", cfg.claim_interval_s):
+            claim = cfg.claim_idle_ms
+        return await self._reader.read(shards, claim, 0 if until_idle else self._block_ms())
 
     def _block_ms(self) -> int:
         next_commit = self._due.get("commit", 0.0) + self.config.snapshot_interval_s
         until_commit = max(0.0, next_commit - time.monotonic())
         return max(1, min(self.config.block_ms, int(until_commit * 1000)))
-
-    async def _screen(self, entries: list[StreamEntry]) -> list[StreamEntry]:
-        """Dead-letter entries that have failed ``max_deliveries`` times already."""
-        keep = []
-        for entry in entries:
-            if entry.deliveries > self.config.max_deliveries:
-                reason = self._errors.pop(entry.entry_id, "too many delivery attempts")
-                await self._store.dead_letter(entry, reason)
-                self.stats["dead_letter"] += 1
-            else:
-                keep.append(entry)
-        return keep
 
     # --- learning ---------------------------------------------------------------
     async def _process(self, entries: list[StreamEntry]) -> int:
@@ -254,7 +203,9 @@ class Learner:
             done = await self._store.applied_among(shard, [e.event.event_id for e in group])
             rids = {e.event.request_id for e in group if e.event.kind != "reset"}
             decisions = await self._store.get_decisions(sorted(rids))
-            await self._ensure_accounts({d.account for d in decisions.values()} - batch.resets)
+            await self._policies.ensure_accounts(
+                {d.account for d in decisions.values()} - batch.resets
+            )
             invalid = []
             for entry in group:
                 duplicate = entry.event.event_id in done or entry.event.event_id in batch.event_ids
@@ -262,7 +213,7 @@ class Learner:
                     reason = self._apply(batch, entry, duplicate, decisions)
                 except Exception as exc:  # noqa: BLE001 - retried, then dead-lettered
                     logger.warning("reward %s failed: %r", entry.event.event_id, exc)
-                    self._errors[entry.entry_id] = repr(exc)[:500]
+                    self._reader.failed(entry.entry_id, repr(exc))
                     continue
                 if reason:
                     invalid.append((entry, reason))
@@ -306,7 +257,7 @@ class Learner:
         if plan.outcome == "invalid":
             return plan.reason
         for update in plan.updates:
-            self._learn(update, "account" if batch.inline_epoch is None else "both")
+            self._policies.learn(update, "account" if batch.inline_epoch is None else "both")
             batch.forward.append(update.to_wire())
             batch.touched.add(update.account)
             batch.count(update.account, update.chosen)
@@ -320,36 +271,6 @@ class Learner:
             )  # fmt: skip
         batch.add(entry, plan.outcome)
         return None
-
-    def _learn(self, update: Update, scope: Scope) -> None:
-        features = PromptFeatures(**update.features)
-        for _ in range(update.repeats):
-            self._router.learn(
-                update.account,
-                features,
-                cast(Strategy, update.strategy),
-                update.actions,
-                update.chosen,
-                update.probability,
-                update.quality,
-                cost_usd=None if scope == "account" else update.cost_usd,
-                scope=scope,
-            )
-
-    def _learn_global(self, update: Update) -> None:
-        self._learn(update, "global")
-
-    async def _ensure_accounts(self, accounts: set[str]) -> None:
-        """Load committed snapshots of accounts this router does not hold yet."""
-        cached = set(self._router.cached_accounts())
-        missing = sorted(a for a in accounts if a not in cached)
-        if not missing:
-            return
-        found = await self._store.get_snapshots([account_key(a) for a in missing])
-        for account in missing:
-            snap = found.get(account_key(account))
-            if snap is not None:
-                self._router.load_account(account, snap[1], str(snap[0]))
 
     # --- commits and leases -------------------------------------------------------
     def _next_version(self) -> int:
@@ -371,13 +292,7 @@ class Learner:
                 await self._commit_shard(shard, batch)
 
     async def _commit_shard(self, shard: int, batch: ShardBatch) -> None:
-        snapshots: dict[str, bytes | None] = {}
-        for account in batch.touched:
-            blob = self._router.export_account(account)
-            if blob is None and account not in batch.resets:
-                logger.warning("account %s left the cache before its commit", account)
-                continue
-            snapshots[account] = blob
+        snapshots = self._policies.export(batch.touched, batch.resets)
         commit = batch.to_commit(shard, self.owner, self._next_version(), snapshots)
         try:
             forward_id = await self._store.commit_shard(commit)
@@ -396,11 +311,10 @@ class Learner:
 
     def _forget(self, batch: ShardBatch) -> None:
         """Drop uncommitted learning: reload those accounts, re-read own entries."""
-        for account in batch.touched:
-            self._router.reset_account(account)
+        self._policies.forget(batch.touched)
         if batch.inline_epoch is not None and self._global is not None:
             self._global.held = False  # its global updates too: reload on re-acquire
-        self._recovering = True
+        self._reader.recover()
 
     async def _abandon_all(self) -> None:
         for batch in self._batches.values():
@@ -420,7 +334,7 @@ class Learner:
             if ok and shard not in self._held:
                 self._held.add(shard)
                 gained.append(shard)
-                self._recovering = True
+                self._reader.recover()
             elif not ok and shard in self._held:
                 logger.warning("lost the lease of shard %d", shard)
                 self._held.discard(shard)
@@ -442,7 +356,7 @@ class Learner:
             for key in await self._store.snapshot_versions()
             if key.startswith("account:") and shard_of(key.partition(":")[2], total) in shards
         }
-        await self._ensure_accounts(accounts)
+        await self._policies.ensure_accounts(accounts)
 
     async def _shutdown(self) -> None:
         try:

@@ -23,6 +23,7 @@ def open_store(
     shards: int = 4,
     decision_grace_s: float = 600.0,
     ledger_retention_s: float = 86_400.0,
+    cluster: bool = False,
 ) -> Store:
     """Open the store a deployment is configured for.
 
@@ -38,6 +39,8 @@ def open_store(
             late feedback is told apart from unknown request ids.
         ledger_retention_s: how long applied event ids are remembered for
             deduplication.
+        cluster: the Redis URL points at a Redis Cluster (no cross-slot
+            ``MGET``). Ignored by the embedded store.
 
     Returns:
         A store; close it with ``await store.close()``.
@@ -53,6 +56,7 @@ def open_store(
             shards=shards,
             decision_grace_s=decision_grace_s,
             ledger_retention_s=ledger_retention_s,
+            cluster=cluster,
         )
     return EmbeddedStore(
         data_dir,

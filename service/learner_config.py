@@ -1,0 +1,40 @@
+"""Settings of one learner process (see :class:`service.learner.Learner`)."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+
+from service.learner_rewards import RewardRules
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerConfig:
+    """Settings of one learner process.
+
+    Attributes:
+        shards: the shards this process serves (``None``: all of the store's).
+        consumer: consumer name in the group; keep it stable across restarts
+            so a restarted learner picks up its own pending entries at once.
+        global_policy: compete for the global lease (one owner at a time).
+        snapshot_interval_s: commit (and so publish snapshots) this often.
+        batch_size: entries per stream read (``COUNT``).
+        block_ms: longest wait for new entries when idle.
+        claim_idle_ms: an entry pending this long belongs to a dead consumer.
+        max_deliveries: attempts before an entry is dead-lettered.
+        lease_ttl_ms: shard and global lease lifetime (renewed every third).
+    """
+
+    shards: tuple[int, ...] | None = None
+    consumer: str = field(default_factory=lambda: f"learner-{socket.gethostname()}")
+    global_policy: bool = True
+    rules: RewardRules = field(default_factory=RewardRules)
+    snapshot_interval_s: float = 0.5
+    batch_size: int = 500
+    block_ms: int = 100
+    claim_idle_ms: int = 30_000
+    claim_interval_s: float = 5.0
+    max_deliveries: int = 5
+    lease_ttl_ms: int = 10_000
+    defaults_interval_s: float = 1.0
+    max_touched_accounts: int = 200
