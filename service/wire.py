@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pydantic import BaseModel
+
 from providers.base import Usage
 from providers.catalog import ModelSpec
 from service.errors import meta
@@ -153,3 +155,55 @@ def native_model(spec: ModelSpec, health: str, simulated: bool) -> dict[str, Any
         "simulated": simulated,
         "latency_ms": spec.latency_ms,
     }
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class Meta(BaseModel):
+    request_id: str
+    timestamp: float
+
+
+class ErrorEnvelope(BaseModel):
+    """The native error shape (``success`` is always false)."""
+
+    success: bool
+    error: ErrorDetail
+    meta: Meta
+
+
+class OpenAIErrorBody(BaseModel):
+    message: str
+    type: str
+    code: str | None = None
+    param: str | None = None
+
+
+class OpenAIError(BaseModel):
+    """OpenAI's error shape, used under ``/v1``."""
+
+    error: OpenAIErrorBody
+
+
+def _documented(
+    model: type[BaseModel], statuses: dict[int, str]
+) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": model, "description": text} for status, text in statuses.items()}
+
+
+_COMMON = {
+    400: "Invalid request (validation_error, invalid_model, empty_messages, ...).",
+    401: "Missing or invalid API key (invalid_api_key).",
+    413: "Request body too large (payload_too_large).",
+}
+_UPSTREAM = {
+    502: "Every model failed (all_providers_failed) or a provider error.",
+    503: "Storage unavailable (service_unavailable).",
+    504: "Provider timeout (provider_timeout).",
+}
+NATIVE_ERRORS = _documented(ErrorEnvelope, {**_COMMON, 404: "Not found.", **_UPSTREAM})
+OPENAI_ERRORS = _documented(OpenAIError, {**_COMMON, 404: "Not found.", **_UPSTREAM})

@@ -11,9 +11,13 @@ from service.deps import AdminDep, InsightsDep, KeyRingDep, RequestIdDep, Router
 from service.errors import NotFound
 from service.insights import reset_account
 from service.schemas import CreateKeyRequest
-from service.wire import envelope
+from service.wire import NATIVE_ERRORS, envelope
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(
+    prefix="/api/v1/admin",
+    tags=["admin"],
+    responses={**NATIVE_ERRORS, 403: {"description": "Admin API off (no admin token set)."}},
+)
 
 
 @router.post("/keys", status_code=201, summary="Create an API key for an account")

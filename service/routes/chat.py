@@ -15,11 +15,11 @@ from service.errors import EmptyMessages
 from service.pipeline import ChatCall
 from service.schemas import ChatCompletionRequest
 from service.streaming import SSE_HEADERS, openai_events
-from service.wire import openai_completion, route_headers
+from service.wire import OPENAI_ERRORS, openai_completion, route_headers
 
 ROUTING_ALIASES = frozenset({"auto", "routeplex-ai"})
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+router = APIRouter(prefix="/v1", tags=["openai"], responses=OPENAI_ERRORS)
 
 
 @router.post(

@@ -8,14 +8,14 @@ from fastapi import APIRouter
 
 from service.deps import AccountDep, FeedbackDep, RequestIdDep
 from service.schemas import FeedbackRequest
-from service.wire import envelope
+from service.wire import NATIVE_ERRORS, ErrorEnvelope, envelope
 
-router = APIRouter(prefix="/api/v1", tags=["feedback"])
+router = APIRouter(prefix="/api/v1", tags=["feedback"], responses=NATIVE_ERRORS)
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {"description": "Unknown request id, or another account's request."},
-    409: {"description": "The request was already rated."},
-    410: {"description": "The reward window has passed: recorded, not learned."},
+    404: {"model": ErrorEnvelope, "description": "Unknown request, or another account's."},
+    409: {"model": ErrorEnvelope, "description": "The request was already rated."},
+    410: {"model": ErrorEnvelope, "description": "Window passed: recorded, not learned."},
 }
 
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter
 
 from service.deps import AccountDep, InsightsDep, RequestIdDep, RouterDep, StoreDep
 from service.insights import reset_account
-from service.wire import envelope
+from service.wire import NATIVE_ERRORS, envelope
 
-router = APIRouter(prefix="/api/v1/insights", tags=["insights"])
+router = APIRouter(prefix="/api/v1/insights", tags=["insights"], responses=NATIVE_ERRORS)
 
 
 @router.get("", summary="What routing learned for your account")

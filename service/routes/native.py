@@ -26,11 +26,11 @@ from service.errors import EmptyMessages, InvalidMode, InvalidModel
 from service.pipeline import ChatCall
 from service.schemas import EstimateRequest, NativeChatRequest
 from service.streaming import SSE_HEADERS, native_events
-from service.wire import envelope, native_chat, route_headers
+from service.wire import NATIVE_ERRORS, envelope, native_chat, route_headers
 
 MODES = ("routeplex-ai", "auto", "manual")
 
-router = APIRouter(prefix="/api/v1", tags=["native"])
+router = APIRouter(prefix="/api/v1", tags=["native"], responses=NATIVE_ERRORS)
 
 
 def _call(

@@ -91,3 +91,13 @@ def test_requests_are_counted_by_route_template(client: TestClient) -> None:
     text = client.get("/metrics").text
     lines = [ln for ln in text.splitlines() if ln.startswith("autoroute_requests_total{")]
     assert any('route="/v1/chat/completions"' in ln and 'status="200"' in ln for ln in lines)
+
+
+def test_openapi_documents_both_error_shapes(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    native = spec["paths"]["/api/v1/chat"]["post"]["responses"]["400"]
+    openai = spec["paths"]["/v1/chat/completions"]["post"]["responses"]["400"]
+    assert native["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorEnvelope")
+    assert openai["content"]["application/json"]["schema"]["$ref"].endswith("/OpenAIError")
+    feedback = spec["paths"]["/api/v1/insights/feedback"]["post"]["responses"]
+    assert {"404", "409", "410"} <= set(feedback)
