@@ -9,14 +9,26 @@ unknown value gets the SDK's specific error code rather than a generic one.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from providers.base import Message
 
 REQUEST_ID_PATTERN = r"^req_[0-9a-f]{32}$"
 _MAX_CONTENT_CHARS = 2_000_000
+
+
+def _encodable(text: str) -> str:
+    # JSON may escape lone surrogates ("\ud800"); they cannot be re-encoded for the upstream.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
 
 
 class ContentPart(BaseModel):
@@ -25,14 +37,14 @@ class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str
-    text: str | None = None
+    text: Text | None = None
 
 
 class OpenAIMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[ContentPart] | None = Field(default=None)
+    content: Text | list[ContentPart] | None = Field(default=None)
 
     def to_message(self) -> Message:
         """The provider-level message: ``developer`` is a system prompt, parts are joined."""
@@ -68,7 +80,7 @@ class NativeMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "user", "assistant"]
-    content: str = Field(max_length=_MAX_CONTENT_CHARS)
+    content: Text = Field(max_length=_MAX_CONTENT_CHARS)
 
     def to_message(self) -> Message:
         return Message(role=self.role, content=self.content)
