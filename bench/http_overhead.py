@@ -237,8 +237,11 @@ def measure_rounds(
     """Interleave the targets round by round, so each round's figures share conditions."""
     per_round: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
     for target in targets:
-        phase(target, 8, min(2.0, seconds))  # warm-up: connection pools, lazy imports
-    for _ in range(rounds):
+        try:
+            phase(target, 8, min(2.0, seconds))  # warm-up: connection pools, lazy imports
+        except procs.BenchError as exc:
+            skipped[target.name] = str(exc)
+    for i in range(rounds):
         for target in [t for t in targets if t.name not in skipped]:
             try:
                 c1 = phase(target, 1, seconds)
@@ -246,7 +249,7 @@ def measure_rounds(
             except procs.BenchError as exc:
                 skipped[target.name] = str(exc)
                 continue
-            per_round[target.name].append({"c1": c1, "saturation": saturation})
+            per_round[target.name].append({"round": i, "c1": c1, "saturation": saturation})
     return {name: r for name, r in per_round.items() if r}
 
 
@@ -255,9 +258,17 @@ def _cpu_rps(stats: dict[str, Any]) -> float | None:
     return 1e6 / cpu_us if cpu_us else None
 
 
+def _cpu_ratio(a: dict[str, Any], b: dict[str, Any]) -> float | None:
+    """How many times less server CPU ``a`` spends per request than ``b``."""
+    cpu_a = a["saturation"].get("server_cpu_us_per_request")
+    cpu_b = b["saturation"].get("server_cpu_us_per_request")
+    return cpu_b / cpu_a if cpu_a and cpu_b else None
+
+
 def _paired(a: list[dict[str, Any]], b: list[dict[str, Any]], fn: Callable) -> list[float]:
     """``fn(a_round, b_round)`` for every round both targets completed."""
-    values = [fn(x, y) for x, y in zip(a, b, strict=False)]
+    by_round = {r["round"]: r for r in b}
+    values = [fn(x, by_round[x["round"]]) for x in a if x["round"] in by_round]
     return [v for v in values if v is not None]
 
 
@@ -284,12 +295,8 @@ def derive(per_round: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
     rps = _paired(auto, lite, lambda a, b: a["saturation"]["rps"] / b["saturation"]["rps"])
     if rps:
         out["autoroute_vs_litellm_rps"] = round(median(rps), 2)
-    cpu_ratio = _paired(
-        auto,
-        lite,
-        lambda a, b: (_cpu_rps(a["saturation"]) or 0) / (_cpu_rps(b["saturation"]) or 1),
-    )
-    if cpu_ratio and all(cpu_ratio):
+    cpu_ratio = _paired(auto, lite, _cpu_ratio)
+    if cpu_ratio:
         out["autoroute_vs_litellm_cpu"] = round(median(cpu_ratio), 2)
     return out
 
