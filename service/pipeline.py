@@ -227,6 +227,9 @@ class ChatPipeline:
     async def open_stream(self, call: ChatCall) -> StreamSession:
         """Start a streamed call; fallback happens here, before the first byte."""
         plan = self.plan(call)
+        # Streams: autoroute's own time is the routing decision (recording runs
+        # after the last byte, off the client's clock).
+        self.metrics.observe_overhead(time.perf_counter() - plan.started)
         try:
             opened = await stream_with_fallback(
                 plan.models,
