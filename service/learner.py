@@ -40,6 +40,7 @@ from service.learner_global import GlobalOwner, now_ms
 from service.learner_policies import Policies
 from service.learner_reader import RewardReader
 from service.learner_rewards import Blend, plan_event
+from service.metrics import Metrics
 from service.store.base import (
     DecisionRecord,
     Store,
@@ -61,6 +62,7 @@ class Learner:
         router: the router to train. Embedded mode shares the serving router.
         config: see :class:`LearnerConfig`.
         blend: how a raw rating is blended with the automatic signal.
+        metrics: counts committed rewards by kind (``reward_applied``).
 
     Example:
         >>> # learner = Learner(store, router, LearnerConfig(consumer="l1"))
@@ -74,10 +76,12 @@ class Learner:
         config: LearnerConfig | None = None,
         *,
         blend: Blend = blend_rating,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config = config or LearnerConfig()
         self._store, self._router, self._blend = store, router, blend
         self._policies = Policies(store, router)
+        self._metrics = metrics
         total = store.shards
         self._wanted = sorted(config.shards) if config.shards is not None else list(range(total))
         if not self._wanted or any(not 0 <= s < total for s in self._wanted):
@@ -262,6 +266,7 @@ class Learner:
             batch.touched.add(update.account)
             batch.count(update.account, update.chosen)
             batch.learned[event.kind] += 1
+            batch.value_sums[event.kind] = batch.value_sums.get(event.kind, 0.0) + update.quality
         if plan.settles and decision is not None:
             batch.settled.append((decision.account, decision.request_id))
         if plan.outcome == "late":
@@ -305,6 +310,9 @@ class Learner:
                 self._held.discard(shard)
             return
         self.stats.update(batch.outcomes)
+        if self._metrics is not None:
+            for kind, n in batch.learned.items():
+                self._metrics.reward_applied(kind, n, batch.value_sums.get(kind))
         owner = self._global
         if forward_id and owner is not None and batch.inline_epoch == owner.epoch:
             owner.applied_inline(shard, forward_id)

@@ -25,6 +25,7 @@ class ShardBatch:
     applied: list[str] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     learned: Counter[str] = field(default_factory=Counter)
+    value_sums: dict[str, float] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)
     resets: set[str] = field(default_factory=set)
     counts: dict[str, Counter[str]] = field(default_factory=dict)

@@ -27,6 +27,7 @@ from bandit.router import Router
 from providers.catalog import load_catalog
 from service.learner import Learner, LearnerConfig
 from service.learner_rewards import RewardRules
+from service.metrics import Metrics, serve_metrics
 from service.store.redis_store import RedisStore
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-deliveries", type=int, default=5)
     p.add_argument("--catalog", type=Path, default=env("AUTOROUTE_CATALOG"))
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--metrics-port", type=int, default=None, help="serve /metrics here")
     return p
 
 
@@ -67,6 +69,7 @@ async def run_learner(
     config: LearnerConfig | None = None,
     catalog: Path | None = None,
     seed: int | None = None,
+    metrics_port: int | None = None,
 ) -> None:
     """Run a learner against ``redis_url`` until SIGTERM/SIGINT.
 
@@ -76,11 +79,14 @@ async def run_learner(
         config: which shards, consumer name, cadences (see :class:`LearnerConfig`).
         catalog: model catalog file (``AUTOROUTE_CATALOG``); shipped one if ``None``.
         seed: seed of the router's RNG (the learner never samples; kept for parity).
+        metrics_port: serve Prometheus ``/metrics`` on this port (``None``: off).
     """
     store = RedisStore.from_url(redis_url, shards=shard_count)
     models = load_catalog(catalog).models
     router = Router(models, BanditConfig(), random.Random(seed))  # noqa: S311 - not crypto
-    learner = Learner(store, router, config)
+    metrics = Metrics()
+    server = serve_metrics(metrics, metrics_port)[0] if metrics_port is not None else None
+    learner = Learner(store, router, config, metrics=metrics)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, learner.stop)
@@ -89,6 +95,9 @@ async def run_learner(
         await learner.run()
     finally:
         await store.close()
+        if server is not None:
+            server.shutdown()
+        metrics.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -116,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config=config,
             catalog=args.catalog,
             seed=args.seed,
+            metrics_port=args.metrics_port,
         )
     )
     return 0

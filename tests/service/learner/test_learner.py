@@ -192,3 +192,18 @@ async def test_embedded_restart_keeps_what_was_learned(
     assert router.account_samples("acct-e2")["*"] == 5  # preloaded, though untouched
     assert global_count(router.export_global()) == 13
     await reopened.close()
+
+
+async def test_committed_rewards_reach_the_metrics(
+    store: Store, make_router: Callable[[], Router]
+) -> None:
+    from service.learner import Learner, LearnerConfig
+    from service.metrics import Metrics
+
+    metrics = Metrics()
+    await _publish_auto(store, ["acct-m"], 4)  # qualities 0.25, 0.75, 0.25, 0.75
+    config = LearnerConfig(consumer="metrics-learner", lease_ttl_ms=5_000)
+    await Learner(store, make_router(), config, metrics=metrics).run(until_idle=True)
+    value = metrics.registry.get_sample_value
+    assert value("autoroute_rewards_applied_total", {"kind": "auto"}) == 4
+    metrics.close()
