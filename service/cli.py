@@ -41,9 +41,8 @@ def serve(args: argparse.Namespace) -> int:
             "autoroute: --workers > 1 needs AUTOROUTE_REDIS_URL "
             "(the embedded store and learner run in one process)"
         )
-    # Workers write metric files to one directory, merged at /metrics.
-    setup_multiprocess(args.workers)
-    # Before the workers fork: they inherit the metrics directory from here.
+    # Before the workers fork: they inherit the metrics directory from here,
+    # write their values to it, and /metrics merges them.
     setup_multiprocess(args.workers)
     uvicorn.run(
         "service.app:create_app",
