@@ -163,38 +163,12 @@ async def _ensure_keys(settings: Settings, keyring: KeyRing) -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     async with AsyncExitStack() as stack:
-        secret_value = settings.hash_secret.get_secret_value() if settings.hash_secret else None
-        secret = load_or_create_secret(settings.data_dir, secret_value)
-        if secret_value is None and not settings.embedded:
-            logger.warning(
-                "AUTOROUTE_HASH_SECRET is unset: using the one generated in %s. Hosts that "
-                "do not share that folder must all set the same AUTOROUTE_HASH_SECRET, or "
-                "API keys created on one will not work on another.",
-                settings.data_dir,
-            )
+        secret = _hash_secret(settings)
         core = await _build_core(settings, stack)
         store = core.store
-        stats: StatsStore = (
-            LocalStats() if settings.redis_url is None else RedisStats.from_url(settings.redis_url)
-        )
-        stack.push_async_callback(stats.close)
-        insights_ = Insights(stats, settings.gate_warmup_samples, settings.gate_established_samples)
+        insights_ = await _build_insights(settings, stack)
         breaker = CircuitBreaker(store)
-        pipeline = ChatPipeline(
-            catalog=core.registry.catalog,
-            router=core.router,
-            providers=core.registry,
-            fallback=FallbackPolicy(
-                settings.fallback_max_attempts,
-                settings.fallback_attempt_timeout_s,
-                settings.fallback_total_timeout_s,
-            ),
-            breaker=breaker,
-            metrics=core.metrics,
-            recorder=DecisionRecorder(
-                store, core.metrics, insights_, secret, settings.reward_window_s
-            ),
-        )
+        pipeline = _build_pipeline(settings, core, breaker, insights_, secret)
         stack.push_async_callback(_drain_within, pipeline, settings.shutdown_timeout_s)
         keyring = KeyRing(secret, store, settings.static_keys)
         await _ensure_keys(settings, keyring)
@@ -211,6 +185,46 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             stack.push_async_callback(state.rate_limiter.close)
         await start_learning(settings, store, core.router, stack)
         yield
+
+
+def _hash_secret(settings: Settings) -> bytes:
+    configured = settings.hash_secret.get_secret_value() if settings.hash_secret else None
+    if configured is None and not settings.embedded:
+        logger.warning(
+            "AUTOROUTE_HASH_SECRET is unset: using the one generated in %s. Hosts that "
+            "do not share that folder must all set the same AUTOROUTE_HASH_SECRET, or "
+            "API keys created on one will not work on another.",
+            settings.data_dir,
+        )
+    return load_or_create_secret(settings.data_dir, configured)
+
+
+async def _build_insights(settings: Settings, stack: AsyncExitStack) -> Insights:
+    stats: StatsStore = (
+        LocalStats() if settings.redis_url is None else RedisStats.from_url(settings.redis_url)
+    )
+    stack.push_async_callback(stats.close)
+    return Insights(stats, settings.gate_warmup_samples, settings.gate_established_samples)
+
+
+def _build_pipeline(
+    settings: Settings, core: _Core, breaker: CircuitBreaker, insights: Insights, secret: bytes
+) -> ChatPipeline:
+    return ChatPipeline(
+        catalog=core.registry.catalog,
+        router=core.router,
+        providers=core.registry,
+        fallback=FallbackPolicy(
+            settings.fallback_max_attempts,
+            settings.fallback_attempt_timeout_s,
+            settings.fallback_total_timeout_s,
+        ),
+        breaker=breaker,
+        metrics=core.metrics,
+        recorder=DecisionRecorder(
+            core.store, core.metrics, insights, secret, settings.reward_window_s
+        ),
+    )
 
 
 async def _drain_within(pipeline: ChatPipeline, timeout_s: float) -> None:
