@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from service.app import create_app
 from service.settings import Settings, parse_api_keys
+from tests.service.conftest import SettingsFactory, app_of
+from tests.utils.fake_upstream import FakeUpstream
 
 
 def make(**values: object) -> Settings:
@@ -56,3 +60,15 @@ def test_bad_values_fail_fast_saying_what_to_set(values: dict[str, object], hint
 
 def test_parse_api_keys_keeps_colons_in_keys() -> None:
     assert parse_api_keys("a:b:acct,,x:y") == {"a:b": "acct", "x": "y"}
+
+
+def test_gating_settings_reach_the_router(
+    make_settings: SettingsFactory, upstream: FakeUpstream
+) -> None:
+    settings = make_settings(
+        gate_warmup_samples=3, gate_established_samples=30, gate_max_account_weight=0.5
+    )
+    with TestClient(create_app(settings)) as client:
+        config = app_of(client).state.router.config
+    assert (config.warmup_samples, config.established_samples) == (3, 30)
+    assert config.max_account_weight == 0.5
