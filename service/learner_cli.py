@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--catalog", type=Path, default=env("AUTOROUTE_CATALOG"))
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--metrics-port", type=int, default=None, help="serve /metrics here")
+    p.add_argument("--metrics-host", default="127.0.0.1", help="its address (0.0.0.0: all)")
     return p
 
 
@@ -70,6 +71,7 @@ async def run_learner(
     catalog: Path | None = None,
     seed: int | None = None,
     metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> None:
     """Run a learner against ``redis_url`` until SIGTERM/SIGINT.
 
@@ -80,12 +82,15 @@ async def run_learner(
         catalog: model catalog file (``AUTOROUTE_CATALOG``); shipped one if ``None``.
         seed: seed of the router's RNG (the learner never samples; kept for parity).
         metrics_port: serve Prometheus ``/metrics`` on this port (``None``: off).
+        metrics_host: the address it binds (``0.0.0.0`` in a container).
     """
     store = RedisStore.from_url(redis_url, shards=shard_count)
     models = load_catalog(catalog).models
     router = Router(models, BanditConfig(), random.Random(seed))  # noqa: S311 - not crypto
     metrics = Metrics()
-    server = serve_metrics(metrics, metrics_port)[0] if metrics_port is not None else None
+    server = None
+    if metrics_port is not None:
+        server = serve_metrics(metrics, metrics_port, metrics_host)[0]
     learner = Learner(store, router, config, metrics=metrics)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -126,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             catalog=args.catalog,
             seed=args.seed,
             metrics_port=args.metrics_port,
+            metrics_host=args.metrics_host,
         )
     )
     return 0
