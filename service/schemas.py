@@ -75,6 +75,15 @@ class ChatCompletionRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     stream_options: StreamOptions | None = None
 
+    def unsupported(self) -> list[str]:
+        """Fields asking for what autoroute cannot do yet; silently ignoring them
+        would hand the client a plain-text answer it did not ask for."""
+        extra = self.model_extra or {}
+        asked = [name for name in ("tools", "functions") if extra.get(name)]
+        if extra.get("n") not in (None, 1):
+            asked.append("n")
+        return asked
+
 
 class NativeMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")

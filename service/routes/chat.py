@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from service.deps import AccountDep, HeaderStrategyDep, PipelineDep, RequestIdDep
-from service.errors import EmptyMessages
+from service.errors import EmptyMessages, ValidationFailed
 from service.pipeline import ChatCall
 from service.schemas import ChatCompletionRequest
 from service.streaming import SSE_HEADERS, openai_events
@@ -35,6 +35,11 @@ async def chat_completions(
     """Route one chat request; the answer's ``model`` is the model that actually answered."""
     if not body.messages:
         raise EmptyMessages("messages must hold at least one message")
+    if unsupported := body.unsupported():
+        raise ValidationFailed(
+            f"not supported: {', '.join(unsupported)} (tool calls and n > 1 are not routed yet)",
+            details={"unsupported": unsupported},
+        )
     call = ChatCall(
         account=account,
         request_id=request_id,

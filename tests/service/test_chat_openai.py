@@ -178,6 +178,11 @@ def test_client_mistakes_are_400s_in_openai_shape(client: TestClient) -> None:
         ),
         ({"messages": [{"role": "user", "content": "x"}], "temperature": 9}, "validation_error"),
         ({"messages": [{"role": "wizard", "content": "x"}]}, "validation_error"),
+        ({"messages": [{"role": "user", "content": "x"}], "n": 2}, "validation_error"),
+        (
+            {"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]},
+            "validation_error",
+        ),
     ]
     for payload, code in cases:
         response = client.post("/v1/chat/completions", json=payload, headers=ALICE)
