@@ -80,7 +80,7 @@ def test_api_and_learner_run_the_image_commands_against_redis() -> None:
     services = compose()["services"]
     api, learner = services["api"], services["learner"]
     assert api["command"][:3] == ["serve", "--host", "0.0.0.0"]
-    assert learner["command"] == ["learner"]
+    assert learner["command"][0] == "learner"
     assert api["build"]["dockerfile"] == "deploy/Dockerfile"
     assert (COMPOSE.parent / api["build"]["context"] / api["build"]["dockerfile"]).is_file()
     for service in (api, learner):
@@ -108,7 +108,9 @@ def test_prometheus_scrapes_the_api_and_learner_ports_of_the_stack() -> None:
     }
     api_port = services["api"]["ports"][0].split(":")[-1]
     assert targets["autoroute-api"] == f"api:{api_port}"
-    learner_port = services["learner"]["environment"]["AUTOROUTE_LEARNER_METRICS_PORT"]
+    command = services["learner"]["command"]
+    learner_port = command[command.index("--metrics-port") + 1]
+    assert command[command.index("--metrics-host") + 1] == "0.0.0.0"
     assert targets["autoroute-learner"] == f"learner:{learner_port}"
     assert learner_port in " ".join(services["learner"]["healthcheck"]["test"])
     mounts = {v.split(":")[1] for v in services["prometheus"]["volumes"]}

@@ -76,13 +76,16 @@ def test_api_deployment_probes_health_endpoints_and_runs_unprivileged() -> None:
 def test_learner_deployment_is_single_and_probed_on_its_metrics_port() -> None:
     learner = find("Deployment", "autoroute-learner")
     c = container(learner)
-    assert c["args"] == ["learner"]
+    assert c["args"][0] == "learner"
     assert learner["spec"]["replicas"] == 1
     assert learner["spec"]["strategy"]["type"] == "Recreate"
     port = {p["name"]: p["containerPort"] for p in c["ports"]}["metrics"]
     assert c["livenessProbe"]["httpGet"]["port"] == "metrics"
-    config = find("ConfigMap", "autoroute-config")
-    assert int(config["data"]["AUTOROUTE_LEARNER_METRICS_PORT"]) == port
+    args = c["args"]
+    assert int(args[args.index("--metrics-port") + 1]) == port
+    assert args[args.index("--metrics-host") + 1] == "0.0.0.0"
+    annotations = learner["spec"]["template"]["metadata"]["annotations"]
+    assert int(annotations["prometheus.io/port"]) == port
 
 
 def test_service_and_hpa_target_the_api_pods() -> None:
