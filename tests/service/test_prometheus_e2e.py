@@ -280,6 +280,36 @@ def autoroute_serve(tmp_path: Path, redis_url: str, workers: int) -> Iterator[tu
         log.close()
 
 
+@contextmanager
+def autoroute_learner(tmp_path: Path, redis_url: str) -> Iterator[str]:
+    """``autoroute learner --metrics-port P``; yields its metrics host:port."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "service.cli", "learner", "--redis-url", redis_url]
+    cmd += ["--metrics-port", str(port), "--metrics-host", "127.0.0.1"]
+    log = (tmp_path / "learner.log").open("wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError((tmp_path / "learner.log").read_text())
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        poll("the learner's /metrics", ready)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        log.close()
+
+
 def chats_per_worker(mp_dir: Path) -> dict[str, float]:
     """Successful chats counted in each worker's own counter file."""
     counts = {}
@@ -295,29 +325,49 @@ def chats_per_worker(mp_dir: Path) -> dict[str, float]:
     return counts
 
 
-def test_prometheus_sees_one_total_across_uvicorn_workers(redis_url: str, tmp_path: Path) -> None:
+def test_prometheus_scrapes_api_workers_and_the_learner(redis_url: str, tmp_path: Path) -> None:
+    """The Redis deployment: ``serve --workers 2`` and ``learner``, both scraped."""
     prometheus_bin = require_binary("prometheus")
     chats = 'sum(autoroute_requests_total{route="/v1/chat/completions",status="200"})'
-    with autoroute_serve(tmp_path, redis_url, workers=2) as (base, mp_dir):
-        targets = {"autoroute-api": base.removeprefix("http://")}
+    with (
+        autoroute_serve(tmp_path, redis_url, workers=2) as (base, mp_dir),
+        autoroute_learner(tmp_path, redis_url) as learner_target,
+    ):
+        targets = {
+            "autoroute-api": base.removeprefix("http://"),
+            "autoroute-learner": learner_target,
+        }
         with start_prometheus(prometheus_bin, tmp_path, targets) as prometheus:
-            sent = 0
-            with httpx.Client(base_url=base, headers=AUTH, timeout=30) as client:
-                # A new connection per request lets either worker accept it.
-                while sent < 60 and sum(c > 0 for c in chats_per_worker(mp_dir).values()) < 2:
-                    resp = client.post(
-                        "/v1/chat/completions",
-                        headers={"Connection": "close"},
-                        json={"model": "auto", "messages": [{"role": "user", "content": "Hi"}]},
-                    )
-                    assert resp.status_code == 200, resp.text
-                    sent += 1
-            per_worker = chats_per_worker(mp_dir)
-            assert sum(c > 0 for c in per_worker.values()) == 2, per_worker
-            assert sum(per_worker.values()) == sent
+            sent = send_chats_until_both_workers_answer(base, mp_dir)
             poll(f"{chats} == {sent}", lambda: prometheus.scalar(chats) == sent)
             # Whichever worker answers a scrape, the merged total is the same.
             scrapes = 'count_over_time(up{job="autoroute-api"}[1h])'
             first = prometheus.scalar(scrapes) or 0
             poll("three more scrapes", lambda: (prometheus.scalar(scrapes) or 0) >= first + 3)
             assert prometheus.scalar(f"min_over_time({chats}[3s:1s])") == sent
+            # The learner's own endpoint: rewards it applied, and their values.
+            assert prometheus.scalar('up{job="autoroute-learner"}') == 1
+            applied = 'sum(autoroute_rewards_applied_total{job="autoroute-learner"})'
+            poll("rewards applied by the learner", lambda: (prometheus.scalar(applied) or 0) > 0)
+            value = 'sum(autoroute_reward_value_total{job="autoroute-learner"})'
+            assert prometheus.scalar(value) is not None
+
+
+def send_chats_until_both_workers_answer(base: str, mp_dir: Path) -> int:
+    """Chats (each rated) on new connections until both workers served one; returns the count."""
+    sent = 0
+    with httpx.Client(base_url=base, headers=AUTH, timeout=30) as client:
+        while sent < 60 and sum(c > 0 for c in chats_per_worker(mp_dir).values()) < 2:
+            resp = client.post(
+                "/v1/chat/completions",
+                headers={"Connection": "close"},
+                json={"model": "auto", "messages": [{"role": "user", "content": "Hi"}]},
+            )
+            assert resp.status_code == 200, resp.text
+            rating = {"request_id": resp.json()["id"], "score": 4}
+            assert client.post("/api/v1/feedback", json=rating).status_code == 200
+            sent += 1
+    per_worker = chats_per_worker(mp_dir)
+    assert sum(c > 0 for c in per_worker.values()) == 2, per_worker
+    assert sum(per_worker.values()) == sent
+    return sent
