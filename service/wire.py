@@ -199,6 +199,7 @@ _COMMON = {
     400: "Invalid request (validation_error, invalid_model, empty_messages, ...).",
     401: "Missing or invalid API key (invalid_api_key).",
     413: "Request body too large (payload_too_large).",
+    429: "Rate limit of this API key exceeded (rate_limited); wait Retry-After seconds.",
 }
 _UPSTREAM = {
     502: "Every model failed (all_providers_failed) or a provider error.",

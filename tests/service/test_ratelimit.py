@@ -90,3 +90,17 @@ def test_a_key_over_its_limit_gets_429_with_retry_after(
         # Another key has its own bucket.
         assert client.get("/api/v1/insights", headers=BOB).status_code == 200
         assert upstream.calls() == 2
+
+
+def test_openapi_documents_429_wherever_a_key_is_needed(make_settings: SettingsFactory) -> None:
+    paths = create_app(make_settings()).openapi()["paths"]
+    keyed = [
+        (method, path)
+        for path, operations in paths.items()
+        for method, op in operations.items()
+        if not path.startswith("/api/v1/admin")
+        and any(p["name"] == "authorization" for p in op.get("parameters", []))
+    ]
+    assert len(keyed) >= 6
+    for method, path in keyed:
+        assert "429" in paths[path][method]["responses"], (method, path)
