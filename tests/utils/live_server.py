@@ -26,14 +26,21 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(app: FastAPI, *, startup_timeout_s: float = 30.0) -> Iterator[LiveServer]:
-    """Serve ``app`` on a free loopback port until the block exits."""
+def live_server(
+    app: FastAPI, *, startup_timeout_s: float = 30.0, access_log: bool = False
+) -> Iterator[LiveServer]:
+    """Serve ``app`` on a free loopback port until the block exits.
+
+    ``access_log`` turns on uvicorn's access log (to the ``uvicorn.access`` logger).
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app, log_config=None, log_level="info" if access_log else "warning", access_log=access_log
+    )
     server = uvicorn.Server(config)
     loop = asyncio.new_event_loop()
     failure: list[BaseException] = []
