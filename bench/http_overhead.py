@@ -25,7 +25,8 @@ shows whether the server had its core to itself.
 Run alone with ``python -m bench.http_overhead``. ``BENCH_HTTP_SECONDS`` sets the
 length of each phase (default 3 s), ``BENCH_HTTP_ROUNDS`` the rounds (default 3)
 and ``BENCH_HTTP_TARGETS`` the targets (default ``direct,floor,autoroute,litellm``;
-``floor_aiohttp`` is the floor with aiohttp as its client, run on request).
+``floor_aiohttp``, the floor with aiohttp as its client, and ``autoroute_redis``,
+autoroute with a Redis store, run on request).
 """
 
 from __future__ import annotations
@@ -169,6 +170,34 @@ def _start_autoroute(stack: ExitStack, workdir: Path, upstream_url: str) -> Targ
     )
 
 
+def _start_autoroute_redis(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
+    """autoroute on Redis (the multi-worker deployment's store), still one worker.
+
+    redis-server runs on the load core; the learner is not started, since the
+    request path only appends to the reward stream.
+    """
+    redis = shutil.which("redis-server")
+    if not redis:
+        raise procs.BenchError("redis-server not found: apt-get install redis-server")
+    redis_port = procs.free_port()
+    argv = [redis, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", ""]
+    argv += ["--appendonly", "no"]
+    store = stack.enter_context(procs.Server("redis", argv, {}, cpu=LOAD_CPU, logdir=workdir))
+    store.wait_port(redis_port, timeout_s=10)
+    port = procs.free_port()
+    (workdir / "redis-mode").mkdir()
+    env = autoroute_environment(workdir / "redis-mode", upstream_url)
+    env["AUTOROUTE_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    server = stack.enter_context(
+        procs.Server(
+            "autoroute_redis", autoroute_command(port), env, cpu=SERVER_CPU, logdir=workdir
+        )
+    )
+    bodies = write_bodies(workdir / "bodies-auto-redis.jsonl", "auto")
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    return Target("autoroute_redis", url, bodies, API_KEY, server)
+
+
 def _floor(name: str, client: str) -> Callable[[ExitStack, Path, str], Target]:
     def start(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
         port = procs.free_port()
@@ -197,11 +226,13 @@ STARTERS: dict[str, Callable[[ExitStack, Path, str], Target]] = {
     "floor": _floor("floor", "httpx"),
     "autoroute": _start_autoroute,
     "litellm": _start_litellm,
-    # Not run by default: the same floor with aiohttp as the upstream client.
+    # Not run by default: the same floor with aiohttp as the upstream client, and
+    # autoroute with Redis as its store instead of the embedded one.
     "floor_aiohttp": _floor("floor_aiohttp", "aiohttp"),
+    "autoroute_redis": _start_autoroute_redis,
 }
 DEFAULT_TARGETS = "direct,floor,autoroute,litellm"
-READY_TIMEOUT_S = {"autoroute": 60.0, "litellm": 180.0}
+READY_TIMEOUT_S = {"autoroute": 60.0, "autoroute_redis": 60.0, "litellm": 180.0}
 _SKIPPABLE = (procs.BenchError, litellm_proxy.LiteLLMUnavailable)
 
 
