@@ -247,3 +247,12 @@ def test_client_leaving_mid_stream_logs_the_decision_without_auto_reward(
     record = client.portal.call(app_of(client).state.store.get_decision, call.request_id)
     assert record is not None and record.auto_signal is None
     assert not [e for e in published(client) if e.request_id == call.request_id]
+
+
+def test_a_catalog_model_without_a_key_cannot_be_pinned(client: TestClient) -> None:
+    response = chat(client, model="gpt-4.1")  # shipped, but no OpenAI key in this setup
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_model"
+    assert "no provider key" in response.json()["error"]["message"]
+    listed = {m["id"] for m in client.get("/v1/models").json()["data"]}
+    assert "gpt-4.1" not in listed
