@@ -6,7 +6,8 @@ and the same settings:
 * **direct**: the fake upstream (``bench/fake_upstream_fast.py``) on its own,
   the baseline every other figure is compared with;
 * **floor**: a one-route FastAPI + httpx passthrough (``bench/floor_proxy.py``)
-  on autoroute's own stack, the least such a proxy can cost;
+  on autoroute's own stack, the least such a proxy can cost; **floor_aiohttp**
+  is the same app with aiohttp as its upstream client;
 * **autoroute**: ``autoroute serve`` with the whole path on (auth, features,
   policy, decision log, provider call, reward event), its catalog pointing at
   the fake upstream;
@@ -24,9 +25,9 @@ shows whether the server had its core to itself.
 
 Run alone with ``python -m bench.http_overhead``. ``BENCH_HTTP_SECONDS`` sets the
 length of each phase (default 3 s), ``BENCH_HTTP_ROUNDS`` the rounds (default 3)
-and ``BENCH_HTTP_TARGETS`` the targets (default ``direct,floor,autoroute,litellm``;
-``floor_aiohttp``, the floor with aiohttp as its client, and ``autoroute_redis``,
-autoroute with a Redis store, run on request).
+and ``BENCH_HTTP_TARGETS`` the targets (default
+``direct,floor,floor_aiohttp,autoroute,litellm``; ``autoroute_redis``, autoroute
+with a Redis store, runs on request).
 """
 
 from __future__ import annotations
@@ -226,12 +227,11 @@ STARTERS: dict[str, Callable[[ExitStack, Path, str], Target]] = {
     "floor": _floor("floor", "httpx"),
     "autoroute": _start_autoroute,
     "litellm": _start_litellm,
-    # Not run by default: the same floor with aiohttp as the upstream client, and
-    # autoroute with Redis as its store instead of the embedded one.
     "floor_aiohttp": _floor("floor_aiohttp", "aiohttp"),
+    # Not run by default: autoroute with Redis as its store instead of the embedded one.
     "autoroute_redis": _start_autoroute_redis,
 }
-DEFAULT_TARGETS = "direct,floor,autoroute,litellm"
+DEFAULT_TARGETS = "direct,floor,floor_aiohttp,autoroute,litellm"
 READY_TIMEOUT_S = {"autoroute": 60.0, "autoroute_redis": 60.0, "litellm": 180.0}
 _SKIPPABLE = (procs.BenchError, litellm_proxy.LiteLLMUnavailable)
 
