@@ -122,6 +122,14 @@ class EstimateRequest(BaseModel):
     max_output_tokens: int = Field(default=512, ge=1, le=4096)
 
 
+class EnhanceRequest(BaseModel):
+    """``POST /api/v1/chat/enhance``: the prompt to classify."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    prompt: Text = Field(min_length=1, max_length=_MAX_CONTENT_CHARS)
+
+
 class FeedbackRequest(BaseModel):
     """``POST /api/v1/insights/feedback``: rate one earlier answer."""
 

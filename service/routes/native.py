@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from bandit.features import extract_features
 from bandit.types import Strategy
+from providers.base import Message
 from service.deps import (
     AccountDep,
     CatalogDep,
@@ -24,7 +25,7 @@ from service.deps import (
 )
 from service.errors import EmptyMessages, InvalidMode, InvalidModel
 from service.pipeline import ChatCall
-from service.schemas import EstimateRequest, NativeChatRequest
+from service.schemas import EnhanceRequest, EstimateRequest, NativeChatRequest
 from service.streaming import SSE_HEADERS, native_events
 from service.wire import NATIVE_ERRORS, envelope, native_chat, route_headers
 
@@ -78,6 +79,21 @@ async def chat(
     return JSONResponse(
         envelope(native_chat(done, body.mode), request_id), headers=route_headers(done.outcome)
     )
+
+
+@router.post("/chat/enhance", summary="Classify a prompt (no key needed; never rewrites it)")
+async def enhance(body: EnhanceRequest, request_id: RequestIdDep) -> dict[str, Any]:
+    """The SDK's ``enhance``: autoroute does not rewrite prompts, it reports what its
+    classifier sees (query type, language), so clients written for it keep working."""
+    features = extract_features([Message(role="user", content=body.prompt)])
+    data = {
+        "enhanced_prompt": body.prompt,
+        "changed": False,
+        "query_type": features.query_type,
+        "detected_language": features.language,
+        "original_prompt": body.prompt,
+    }
+    return envelope(data, request_id)
 
 
 @router.post("/chat/estimate", summary="Estimate the cost of a request (no key needed)")

@@ -194,3 +194,10 @@ def test_routeplex_typed_errors(
     assert failed.value.code == "all_providers_failed" and failed.value.status == 502
     with pytest.raises(routeplex.ProviderError):
         list(rp.chat_stream("hi"))
+
+
+def test_routeplex_enhance_reports_the_classification(rp: routeplex.RoutePlex) -> None:
+    result = rp.enhance("Write a python function that parses ISO dates.")
+    assert result.changed is False
+    assert result.enhanced_prompt == result.original_prompt
+    assert result.query_type == "code" and result.detected_language == "en"
