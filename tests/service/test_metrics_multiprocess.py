@@ -149,7 +149,9 @@ def test_setup_multiprocess_single_worker_without_dir_is_a_no_op(
 def test_setup_multiprocess_creates_and_exports_a_dir_for_several_workers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    # setenv first so that monkeypatch removes the variable the call exports.
+    monkeypatch.setenv(MULTIPROC_ENV, "placeholder")
+    monkeypatch.delenv(MULTIPROC_ENV)
     path = setup_multiprocess(2)
     assert path is not None and path.is_dir() and not any(path.iterdir())
     assert os.environ[MULTIPROC_ENV] == str(path)

@@ -286,8 +286,9 @@ def autoroute_learner(tmp_path: Path, redis_url: str) -> Iterator[str]:
     port = free_port()
     cmd = [sys.executable, "-m", "service.cli", "learner", "--redis-url", redis_url]
     cmd += ["--metrics-port", str(port), "--metrics-host", "127.0.0.1"]
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     log = (tmp_path / "learner.log").open("wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
 
     def ready() -> bool:
         if proc.poll() is not None:
