@@ -34,6 +34,7 @@ from providers.circuit import CircuitBreaker
 from providers.fallback import FallbackPolicy
 from providers.registry import ProviderKeys, ProviderRegistry
 from service.auth import DEFAULT_KEY_FILE, KeyRing
+from service.circuits import TolerantCircuitStore
 from service.errors import install_error_handler
 from service.feedback import FeedbackService
 from service.insights import Insights
@@ -167,7 +168,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         core = await _build_core(settings, stack)
         store = core.store
         insights_ = await _build_insights(settings, stack)
-        breaker = CircuitBreaker(store)
+        breaker = CircuitBreaker(TolerantCircuitStore(store))
         pipeline = _build_pipeline(settings, core, breaker, insights_, secret)
         stack.push_async_callback(_drain_within, pipeline, settings.shutdown_timeout_s)
         keyring = KeyRing(secret, store, settings.static_keys)

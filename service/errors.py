@@ -213,5 +213,5 @@ async def handle_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handler(app: FastAPI) -> None:
     """Register :func:`handle_error` for domain, validation, HTTP and unexpected errors."""
-    for exc_class in (ServiceError, RequestValidationError, HTTPException, Exception):
+    for exc_class in (ServiceError, StoreError, RequestValidationError, HTTPException, Exception):
         app.add_exception_handler(exc_class, handle_error)
