@@ -26,6 +26,7 @@ from service.learner_rewards import RewardRules
 from service.reloader import SnapshotReloader
 from service.settings import Settings
 from service.store.base import Store
+from service.store.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,10 @@ async def start_learning(
         return
     if not settings.embedded:
         reloader = SnapshotReloader(store, router)
-        await reloader.poll_once()  # start from the newest model, not the prior
+        try:
+            await reloader.poll_once()  # start from the newest model, not the prior
+        except StoreError as exc:  # serve with the prior; the reloader catches up later
+            logger.warning("no snapshots at startup (%s); routing from the catalog prior", exc)
         reloader.start()
         stack.push_async_callback(reloader.stop)
         return
