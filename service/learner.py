@@ -26,11 +26,12 @@ they are reloaded). A reward published twice is skipped by the ledger.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from bandit.rewards import blend_rating
 from bandit.router import Router
@@ -116,6 +117,20 @@ class Learner:
         """Ask :meth:`run` to commit what it has and return."""
         self._stop.set()
 
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Learner]:
+        """Run in a background task for the duration of the block (embedded ``serve``).
+
+        Example:
+            >>> # await stack.enter_async_context(Learner(store, router).running())
+        """
+        task = asyncio.create_task(self.run(), name="learner")
+        try:
+            yield self
+        finally:
+            self.stop()
+            await task
+
     # --- main loop --------------------------------------------------------------
     async def run(self, until_idle: bool = False) -> None:
         """Learn until :meth:`stop` (or, with ``until_idle``, until nothing is left)."""
@@ -129,6 +144,7 @@ class Learner:
                     if until_idle:
                         raise
                     logger.warning("store unavailable (%s); retrying", exc)
+                    self.stats["store_unavailable"] += 1
                     await self._abandon_all()
                     await self._wait(1.0)
                     continue

@@ -120,9 +120,16 @@ class GlobalOwner:
             self.dirty = True
         return applied
 
-    async def commit(self, version: int) -> bool:
-        """Persist the global snapshot with its positions; False if nothing to do."""
-        if not (self.held and self.dirty):
+    async def commit(self, version: int, count: int = 500) -> bool:
+        """Persist the global snapshot with its positions; False if nothing was written.
+
+        The stored positions must cover every update in the stored policy, or
+        a reload would apply some twice: forward batches learned inline are
+        first passed over by :meth:`pump`, and the commit waits if it cannot.
+        """
+        while self.held and self._inline and await self.pump(count):
+            pass
+        if not (self.held and self.dirty) or self._inline:
             return False
         state = GlobalState(version, self._router.export_global(), dict(self._marks))
         try:

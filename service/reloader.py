@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from bandit.router import Router
 from service.store.base import ACCOUNT_PREFIX, GLOBAL_KEY, Store
@@ -91,6 +92,15 @@ class SnapshotReloader:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self.run(), name="snapshot-reloader")
         return self._task
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[SnapshotReloader]:
+        """Poll in the background for the duration of the block (API lifespan)."""
+        self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
 
     async def stop(self) -> None:
         """Cancel the background task and wait for it."""

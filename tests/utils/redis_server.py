@@ -95,6 +95,11 @@ class RedisServer:
         self.stop()
         self._spawn()
 
+    def resume(self) -> None:
+        """Start again after :meth:`stop` (same port and directory)."""
+        if self._proc is None:
+            self._spawn()
+
     def flush(self) -> None:
         """Delete every key (FLUSHALL), synchronously."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
