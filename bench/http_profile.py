@@ -9,8 +9,11 @@ every function on the stack (inclusive time), and by the package of the
 topmost frame that belongs to a known area (service, bandit, providers,
 fastapi/starlette, uvicorn, httpx/httpcore, pydantic, ...).
 
-Not part of ``make bench``. Run ``python -m bench.http_profile [seconds [connections]]``
-(default 10 s at 32 connections; 1 connection shows the latency path).
+Not part of ``make bench``. Run ``python -m bench.http_profile [--gil] [seconds [connections]]``
+(default 10 s at 32 connections; 1 connection shows the latency path). By
+default py-spy samples wall-clock time on every thread, so a thread waiting for
+the GIL is counted where it waits; ``--gil`` samples only the thread holding the
+GIL, which is closer to where the CPU goes.
 Needs ``py-spy`` (``pip install -e '.[bench]'``) and ptrace rights (root, or
 CAP_SYS_PTRACE).
 """
@@ -120,7 +123,9 @@ def summarise(stacks: list[tuple[list[tuple[str, str]], int]], top: int = 25) ->
     }
 
 
-def record(seconds: float, connections: int, workdir: Path) -> tuple[str, dict[str, Any]]:
+def record(
+    seconds: float, connections: int, workdir: Path, gil_only: bool = False
+) -> tuple[str, dict[str, Any]]:
     """Run autoroute under load and py-spy; return the raw stacks and wrk's figures."""
     spy = shutil.which("py-spy", path=str(ho.ROOT / ".venv" / "bin")) or shutil.which("py-spy")
     if not spy:
@@ -145,6 +150,8 @@ def record(seconds: float, connections: int, workdir: Path) -> tuple[str, dict[s
         # --nonblocking: sample without pausing the server. (--native needs pauses,
         # which cut throughput about tenfold here, so it is not offered.)
         argv += ["-d", f"{int(seconds)}", "-f", "raw", "-o", str(raw), "--nonblocking"]
+        if gil_only:
+            argv.append("--gil")
         # py-spy samples on core 1 beside wrk, so it does not take the server's core.
         spy_proc = subprocess.Popen(
             procs.pinned(argv, ho.LOAD_CPU), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -168,11 +175,13 @@ def print_summary(summary: dict[str, Any], stats: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    gil_only = "--gil" in argv
+    argv = [a for a in argv if a != "--gil"]
     seconds = float(argv[0]) if argv else 10.0
     connections = int(argv[1]) if len(argv) > 1 else ho.SATURATION_CONNECTIONS
     procs.require_wrk()
     with TemporaryDirectory(prefix="autoroute-profile-") as tmp:
-        raw, stats = record(seconds, connections, Path(tmp))
+        raw, stats = record(seconds, connections, Path(tmp), gil_only)
     summary = summarise(parse_collapsed(raw))
     print_summary(summary, stats)
     RESULTS.mkdir(exist_ok=True)
