@@ -184,7 +184,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         if state.rate_limiter is not None:
             stack.push_async_callback(state.rate_limiter.close)
-        await start_learning(settings, store, core.router, stack)
+        await start_learning(settings, store, core.router, core.metrics, stack)
         yield
 
 

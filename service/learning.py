@@ -11,6 +11,10 @@ logged, but this process neither learns nor reloads (a fixed baseline for
 benchmarks and A/B comparisons, or to inspect the reward stream).
 
 Both loops are stopped by the lifespan's exit stack, before the store closes.
+
+:class:`RoutingGauges` also runs in every mode: it publishes the age of the
+model this worker routes with (``autoroute_model_version_age_seconds``, time
+since its version last changed) and its accounts per gating stage.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import Counter
 from contextlib import AsyncExitStack
 
 from bandit.router import Router
 from service.learner import Learner, LearnerConfig
 from service.learner_rewards import RewardRules
+from service.metrics import Metrics
 from service.reloader import SnapshotReloader
 from service.settings import Settings
 from service.store.base import Store
@@ -33,10 +40,47 @@ logger = logging.getLogger(__name__)
 EMBEDDED_CONSUMER = "embedded"
 
 
+GAUGE_INTERVAL_S = 5.0
+
+
+class RoutingGauges:
+    """Publishes what this worker routes with: model version age and account stages."""
+
+    def __init__(self, router: Router, metrics: Metrics) -> None:
+        self._router = router
+        self._metrics = metrics
+        self._version = router.model_version
+        self._since = time.monotonic()
+
+    def publish(self) -> None:
+        """Read the router and set the gauges (cheap: no I/O)."""
+        now = time.monotonic()
+        if self._router.model_version != self._version:
+            self._version, self._since = self._router.model_version, now
+        self._metrics.set_model_version_age(now - self._since)
+        stages: Counter[str] = Counter(
+            self._router.stage(a) for a in self._router.cached_accounts()
+        )
+        self._metrics.set_accounts(stages)
+
+    async def run(self, interval_s: float = GAUGE_INTERVAL_S) -> None:
+        while True:
+            self.publish()
+            await asyncio.sleep(interval_s)
+
+
 async def start_learning(
-    settings: Settings, store: Store, router: Router, stack: AsyncExitStack
+    settings: Settings, store: Store, router: Router, metrics: Metrics, stack: AsyncExitStack
 ) -> None:
     """Start the in-process learner (embedded) or the snapshot reloader (Redis)."""
+    gauges = asyncio.create_task(RoutingGauges(router, metrics).run(), name="routing-gauges")
+
+    async def stop_gauges() -> None:
+        gauges.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gauges
+
+    stack.push_async_callback(stop_gauges)
     if not settings.learn:
         logger.warning("AUTOROUTE_LEARN=false: routing is frozen (no learning, no reloads)")
         return
@@ -53,7 +97,7 @@ async def start_learning(
         consumer=EMBEDDED_CONSUMER,
         rules=RewardRules(reward_window_s=settings.reward_window_s),
     )
-    learner = Learner(store, router, config)
+    learner = Learner(store, router, config, metrics=metrics)
     task = asyncio.create_task(learner.run(), name="embedded-learner")
 
     async def stop() -> None:

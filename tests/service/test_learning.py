@@ -14,6 +14,7 @@ from bandit.router import Router
 from providers.catalog import load_catalog
 from service.app import create_app
 from service.learner import Learner, LearnerConfig
+from service.learning import RoutingGauges
 from service.store.redis_store import RedisStore
 from tests.service.conftest import ALICE, SettingsFactory, app_of, chat
 from tests.utils.fake_upstream import FakeUpstream
@@ -83,3 +84,24 @@ def test_redis_workers_hot_reload_the_learners_snapshots(
         wait_for(lambda: router.account_samples("alice")["*"] >= 4)
         response = chat(client)
         assert response.headers["x-autoroute-model-version"] == router.model_version
+
+
+def test_routing_gauges_and_applied_rewards_are_exported(
+    make_settings: SettingsFactory, upstream: FakeUpstream
+) -> None:
+    def applied_ratings(client: TestClient) -> bool:
+        lines = client.get("/metrics").text.splitlines()
+        return any(
+            ln.startswith("autoroute_rewards_applied_total{") and 'kind="rating"' in ln
+            for ln in lines
+        )
+
+    with TestClient(create_app(make_settings())) as client:
+        router = app_of(client).state.router
+        rated_traffic(client, 3)
+        wait_for(lambda: applied_ratings(client))  # counted when the learner commits
+        RoutingGauges(router, app_of(client).state.metrics).publish()
+        text = client.get("/metrics").text
+        stage = router.stage("alice")
+    assert f'autoroute_accounts{{stage="{stage}"}} 1.0' in text
+    assert "autoroute_model_version_age_seconds " in text
