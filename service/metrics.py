@@ -190,6 +190,9 @@ class Metrics:
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.multiprocess = multiprocess_enabled()
+        if self.multiprocess:
+            # The value files are opened as the families are built, just below.
+            Path(os.environ[MULTIPROC_ENV]).mkdir(parents=True, exist_ok=True)
         self._label = _LabelGuard(max_label_values)
         r = self.registry
         self.requests = Counter(

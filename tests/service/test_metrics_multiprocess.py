@@ -166,3 +166,20 @@ def test_setup_multiprocess_empties_a_configured_dir(
     monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
     assert setup_multiprocess(1) == tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_metrics_create_a_missing_multiprocess_dir(tmp_path: Path) -> None:
+    missing = tmp_path / "not" / "yet"
+    code = (
+        "from service.metrics import Metrics\n"
+        "m = Metrics()\n"
+        "m.fallback('timeout')\n"
+        "print(m.render()[0].decode())\n"
+    )
+    env = {**os.environ, MULTIPROC_ENV: str(missing)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert 'autoroute_fallbacks_total{reason="timeout"} 1.0' in result.stdout
+    assert list(missing.glob("counter_*.db"))
