@@ -369,18 +369,21 @@ class Learner:
             await self._global.maintain(before_change=self._commit_shards)
 
     async def _preload(self, shards: list[int]) -> None:
-        """Load the committed policies of every account of newly held shards.
+        """Load the committed policies of the newly held shards' accounts.
 
         Embedded mode serves from this very router, so a restart must bring
-        every learned account back at once, not on its next reward.
+        learned accounts back at once, not on their next reward. Only as many
+        as the router's account cache holds are loaded, most recently updated
+        first (versions are commit times); the others load on their next reward.
         """
         total = self._store.shards
-        accounts = {
-            key.partition(":")[2]
-            for key in await self._store.snapshot_versions()
+        versions = [
+            (version, key.partition(":")[2])
+            for key, version in (await self._store.snapshot_versions()).items()
             if key.startswith("account:") and shard_of(key.partition(":")[2], total) in shards
-        }
-        await self._policies.ensure_accounts(accounts)
+        ]
+        newest = sorted(versions, reverse=True)[: self._router.config.max_accounts]
+        await self._policies.ensure_accounts({account for _, account in newest})
 
     async def _shutdown(self) -> None:
         try:

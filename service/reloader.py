@@ -51,32 +51,47 @@ class SnapshotReloader:
         return dict(self._versions)
 
     async def poll_once(self) -> int:
-        """Load whatever changed since the last poll; returns the number of loads."""
+        """Load whatever changed since the last poll; returns the number of loads.
+
+        At most ``max_accounts`` (the router's account cache size) account
+        snapshots are loaded per poll, newest first; older ones are noted and
+        load when the learner next updates them. Control returns to the event
+        loop after every load (each takes milliseconds), so requests are
+        served in between.
+        """
         epoch = await self._store.snapshot_epoch()
         if epoch == self._epoch:
             return 0
         current = await self._store.snapshot_versions()
-        changed = [k for k, v in current.items() if self._versions.get(k) != v]
-        removed = [k for k in self._versions if k not in current]
-        blobs = await self._store.get_snapshots(changed)
-        loaded = 0
-        for key, (version, blob) in blobs.items():
-            try:
-                if key == GLOBAL_KEY:
-                    self._router.load_global(blob, str(version))
-                else:
-                    self._router.load_account(key[len(ACCOUNT_PREFIX) :], blob, str(version))
-            except Exception:  # a bad blob must not stop serving with the old model
-                logger.exception("could not load snapshot %s v%s", key, version)
-            loaded += 1
-            self._versions[key] = version
-        for key in removed:
+        changed = sorted(
+            (k for k, v in current.items() if self._versions.get(k) != v),
+            key=lambda k: (k != GLOBAL_KEY, -current[k]),
+        )
+        wanted = changed[: self._router.config.max_accounts + 1]
+        for key in changed[len(wanted) :]:
+            self._versions[key] = current[key]  # skipped: loads on its next update
+        for key in [k for k in self._versions if k not in current]:
             if key.startswith(ACCOUNT_PREFIX):
                 self._router.reset_account(key[len(ACCOUNT_PREFIX) :])
             del self._versions[key]
+        loaded = 0
+        for key, (version, blob) in (await self._store.get_snapshots(wanted)).items():
+            self._load(key, version, blob)
+            loaded += 1
+            await asyncio.sleep(0)
         self._epoch = epoch
         self.loads += loaded
         return loaded
+
+    def _load(self, key: str, version: int, blob: bytes) -> None:
+        try:
+            if key == GLOBAL_KEY:
+                self._router.load_global(blob, str(version))
+            else:
+                self._router.load_account(key[len(ACCOUNT_PREFIX) :], blob, str(version))
+        except Exception:  # a bad blob must not stop serving with the old model
+            logger.exception("could not load snapshot %s v%s", key, version)
+        self._versions[key] = version
 
     async def run(self) -> None:
         """Poll forever (until cancelled); store outages only delay reloads."""

@@ -61,3 +61,30 @@ async def test_background_reloader_picks_up_a_running_learner(
         await reloader.stop()
         running.stop()
         await task
+
+
+async def test_first_poll_loads_only_as_many_accounts_as_the_cache_holds(
+    store: Store, make_router: Callable[[], Router]
+) -> None:
+    import random
+
+    from bandit.config import BanditConfig
+    from tests.service.learner.conftest import MODELS
+
+    trainer = make_router()
+    await _rate(store, "seed", 1)
+    await learner(store, trainer).run(until_idle=True)
+    blob = trainer.export_account("seed")
+    assert blob is not None
+    for version, account in enumerate(["old-1", "old-2", "new-1", "new-2"], start=1):
+        await store.put_snapshot(f"account:{account}", version, blob)
+    await store.delete_account_data("seed")
+    await store.put_snapshot("global", 99, trainer.export_global())
+
+    worker = Router(MODELS, BanditConfig(bits=14, max_accounts=2), random.Random(1))
+    reloader = SnapshotReloader(store, worker)
+    assert await reloader.poll_once() == 3  # global + the two newest accounts
+    assert sorted(worker.cached_accounts()) == ["new-1", "new-2"]
+    await store.put_snapshot("account:old-1", 100, blob)  # updated again: now it loads
+    assert await reloader.poll_once() == 1
+    assert "old-1" in worker.cached_accounts()
