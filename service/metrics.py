@@ -91,21 +91,8 @@ MAX_LABEL_VALUES: Final = 64
 OVERFLOW_LABEL: Final = "other"
 
 OVERHEAD_BUCKETS: Final = (
-    0.00005,
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-)
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+)  # fmt: skip
 PROVIDER_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0)
 STAGES: Final = ("cold_start", "warm_up", "established")
 
@@ -288,23 +275,9 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemostrecent",
         )
-        self._families: tuple[Counter | Gauge | Histogram, ...] = (
-            self.requests,
-            self.overhead,
-            self.provider_latency,
-            self.tokens,
-            self.cost,
-            self.routed_total,
-            self.fallbacks,
-            self.provider_errors,
-            self.circuit_open,
-            self.rewards,
-            self.rewards_applied,
-            self.reward_value,
-            self.learner_pending,
-            self.learner_oldest,
-            self.model_version_age,
-            self.accounts,
+        # Every family above, in definition order (series_names and the tests use it).
+        self._families: tuple[Counter | Gauge | Histogram, ...] = tuple(
+            v for v in vars(self).values() if isinstance(v, Counter | Gauge | Histogram)
         )
         self._exposition = self._build_exposition_registry()
 

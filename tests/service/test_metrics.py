@@ -158,3 +158,25 @@ def test_no_family_has_an_unbounded_label() -> None:
     m = Metrics()
     for family in m._families:
         assert set(family._labelnames) <= bounded, family
+
+
+def test_exports_every_series_the_dashboards_and_alerts_rely_on() -> None:
+    """The names issue 6 fixes, so dashboards and alerts can depend on them."""
+    contract = {
+        "autoroute_requests_total",
+        "autoroute_router_overhead_seconds_bucket",
+        "autoroute_provider_latency_seconds_bucket",
+        "autoroute_tokens_total",
+        "autoroute_cost_usd_total",
+        "autoroute_fallbacks_total",
+        "autoroute_provider_errors_total",
+        "autoroute_circuit_open",
+        "autoroute_rewards_total",
+        "autoroute_rewards_applied_total",
+        "autoroute_learner_pending",
+        "autoroute_learner_oldest_pending_seconds",
+        "autoroute_model_version_age_seconds",
+        "autoroute_accounts",
+        "autoroute_routed_total",
+    }
+    assert contract <= Metrics().series_names()
