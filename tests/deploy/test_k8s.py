@@ -69,7 +69,10 @@ def test_api_deployment_probes_health_endpoints_and_runs_unprivileged() -> None:
     assert c["securityContext"]["allowPrivilegeEscalation"] is False
     mounts = {m["mountPath"] for m in c["volumeMounts"]}
     multiproc = {e["name"]: e["value"] for e in c["env"]}["PROMETHEUS_MULTIPROC_DIR"]
-    assert multiproc in mounts, "multiprocess metric files need a writable, per-pod volume"
+    assert any(multiproc == m or multiproc.startswith(m + "/") for m in mounts), (
+        "multiprocess metric files need a writable, per-pod volume"
+    )
+    assert "/tmp" in mounts, "a read-only root filesystem still needs a writable /tmp"
     assert "cpu" in c["resources"]["requests"], "the HPA needs a CPU request"
 
 
