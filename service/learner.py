@@ -148,6 +148,16 @@ class Learner:
                     await self._abandon_all()
                     await self._wait(1.0)
                     continue
+                except Exception:
+                    # a learner that dies silently stops all learning: log,
+                    # drop uncommitted work (it is redelivered), and go on
+                    if until_idle:
+                        raise
+                    logger.exception("learner step failed; retrying")
+                    self.stats["step_errors"] += 1
+                    await self._abandon_all()
+                    await self._wait(1.0)
+                    continue
                 if until_idle and work == 0 and not self._reader.recovering and not self._dirty():
                     if not await self._store.pending_count(self.held_shards):
                         break

@@ -22,7 +22,7 @@ def open_store(
     *,
     shards: int = 4,
     decision_grace_s: float = 600.0,
-    ledger_retention_s: float = 86_400.0,
+    ledger_retention_s: float = 3_600.0,
     cluster: bool = False,
 ) -> Store:
     """Open the store a deployment is configured for.
@@ -37,8 +37,10 @@ def open_store(
             ``crc32 % shards``). The embedded store accepts it for parity.
         decision_grace_s: how long a decision outlives its reward window, so
             late feedback is told apart from unknown request ids.
-        ledger_retention_s: how long applied event ids are remembered for
-            deduplication.
+        ledger_retention_s: how long applied event ids are remembered, to
+            skip a reward published twice (a client retry). Redelivery after
+            a crash needs no ledger (acks commit with the snapshots), so this
+            only has to outlast retries; each id costs ~100 bytes of memory.
         cluster: the Redis URL points at a Redis Cluster (no cross-slot
             ``MGET``). Ignored by the embedded store.
 

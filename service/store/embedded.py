@@ -55,7 +55,7 @@ class EmbeddedStore(EmbeddedStreams):
         *,
         shards: int = 1,
         decision_grace_s: float = 600.0,
-        ledger_retention_s: float = 86_400.0,
+        ledger_retention_s: float = 3_600.0,
         synchronous: str = "NORMAL",
     ) -> None:
         if data_dir is None:

@@ -40,6 +40,7 @@ class EmbeddedStreams:
         self._retention_s = ledger_retention_s
         self._leases: dict[str, tuple[str, float]] = {}
         self._wakeup: asyncio.Event | None = None
+        self._wakeup_loop: asyncio.AbstractEventLoop | None = None
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -111,8 +112,9 @@ class EmbeddedStreams:
             remaining = deadline - time.monotonic()
             if rows or remaining <= 0:
                 return self._deliver(consumer, rows)
-            if self._wakeup is None:
-                self._wakeup = asyncio.Event()
+            if self._wakeup is None or self._wakeup_loop is not asyncio.get_running_loop():
+                # an Event belongs to one loop; tests may reuse a store across loops
+                self._wakeup, self._wakeup_loop = asyncio.Event(), asyncio.get_running_loop()
             self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), remaining)

@@ -56,7 +56,7 @@ class RedisStore(RedisStreams):
         shards: int = 4,
         prefix: str = "ar",
         decision_grace_s: float = 600.0,
-        ledger_retention_s: float = 86_400.0,
+        ledger_retention_s: float = 3_600.0,
         cluster: bool = False,
     ) -> None:
         super().__init__(client, Keys(prefix), shards, ledger_retention_s)

@@ -67,11 +67,27 @@ class RedisStreams:
         self._acquire = client.register_script(ACQUIRE_LEASE)
         self._release = client.register_script(RELEASE_LEASE)
 
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """:func:`unavailable`, and a missing consumer group counts as unavailable too.
+
+        Redis loses its groups if it restarts without persistence; the groups
+        are recreated by the next call, so the caller just retries.
+        """
+        try:
+            with unavailable():
+                yield
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._groups.clear()
+            raise StoreUnavailable("consumer group missing (Redis lost its data?)") from exc
+
     # --- publishing -----------------------------------------------------------
     async def publish_reward(self, event: RewardEvent) -> str:
         """Append a reward to its account's shard stream; returns the entry id."""
         key = self._keys.shard(shard_of(event.account, self.shards)).rewards
-        with unavailable():
+        with self._guard():
             entry_id = await self._redis.xadd(key, {b"e": codec.encode_event(event)})
         return text(entry_id)
 
@@ -91,19 +107,13 @@ class RedisStreams:
     async def _group_read(
         self, consumer: str, shards: list[int], start: str, count: int
     ) -> list[StreamEntry]:
-        with unavailable():
+        with self._guard():
             await self._ensure_groups(shards)
             pipe = self._redis.pipeline(transaction=False)
             for shard in shards:
                 key = self._keys.shard(shard).rewards
                 pipe.xreadgroup(GROUP, consumer, {key: start}, count=count)
-            try:
-                replies = await pipe.execute()
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                self._groups.clear()  # Redis lost its groups (restart without persistence)
-                return []
+            replies = await pipe.execute()
         entries: list[StreamEntry] = []
         for shard, reply in zip(shards, replies, strict=True):
             for _stream, messages in reply or []:
@@ -148,7 +158,7 @@ class RedisStreams:
         for entry in entries:
             by_shard.setdefault(entry.shard, []).append(entry)
         counts: dict[str, int] = {}
-        with unavailable():
+        with self._guard():
             for shard, group in by_shard.items():
                 ids = sorted(e.entry_id for e in group)
                 rows = await self._redis.xpending_range(
@@ -178,7 +188,7 @@ class RedisStreams:
     ) -> list[StreamEntry]:
         """Take over entries pending longer than ``min_idle_ms`` (``XAUTOCLAIM``)."""
         entries: list[StreamEntry] = []
-        with unavailable():
+        with self._guard():
             await self._ensure_groups(shards)
             for shard in shards:
                 reply = await self._redis.xautoclaim(
@@ -189,7 +199,7 @@ class RedisStreams:
 
     async def ack_rewards(self, entries: list[StreamEntry]) -> None:
         """Acknowledge entries outside a commit (e.g. malformed ones)."""
-        with unavailable():
+        with self._guard():
             pipe = self._redis.pipeline(transaction=False)
             for entry in entries:
                 pipe.xack(entry.stream, GROUP, entry.entry_id)
@@ -198,7 +208,7 @@ class RedisStreams:
     async def dead_letter(self, entry: StreamEntry, reason: str) -> None:
         """Move an entry to the shard's dead-letter stream and ack it, atomically."""
         keys = self._keys.shard(entry.shard)
-        with unavailable():
+        with self._guard():
             pipe = self._redis.pipeline(transaction=True)
             pipe.xadd(
                 keys.dead,
@@ -213,14 +223,14 @@ class RedisStreams:
 
     async def dead_letters(self, shard: int, count: int) -> list[tuple[RewardEvent, str]]:
         """The oldest dead-lettered events of a shard, with their reasons."""
-        with unavailable():
+        with self._guard():
             rows: Any = await self._redis.xrange(self._keys.shard(shard).dead, count=count)
         return [(codec.decode_event(f[b"e"]), text(f[b"reason"])) for _id, f in rows]
 
     async def pending_count(self, shards: list[int] | None = None) -> int:
         """Entries delivered and not yet acked, over ``shards`` (default: all)."""
         shards = list(range(self.shards)) if shards is None else shards
-        with unavailable():
+        with self._guard():
             await self._ensure_groups(shards)
             pipe = self._redis.pipeline(transaction=False)
             for shard in shards:
@@ -231,7 +241,7 @@ class RedisStreams:
     async def enqueue_due_defaults(self, shard: int, now: float, limit: int) -> int:
         """Publish ``default`` events for decisions whose window ended silently."""
         keys = self._keys.shard(shard)
-        with unavailable():
+        with self._guard():
             async with self._redis.pipeline(transaction=True) as pipe:
                 await pipe.watch(keys.due)
                 members = await pipe.zrangebyscore(keys.due, "-inf", now, start=0, num=limit)
@@ -253,7 +263,7 @@ class RedisStreams:
     # --- ledger -----------------------------------------------------------------
     async def was_applied(self, event_id: str) -> bool:
         """True if any shard's ledger holds ``event_id``."""
-        with unavailable():
+        with self._guard():
             pipe = self._redis.pipeline(transaction=False)
             for shard in range(self.shards):
                 pipe.zscore(self._keys.shard(shard).applied, event_id)
@@ -263,13 +273,13 @@ class RedisStreams:
         """The subset of ``event_ids`` already in the shard's ledger."""
         if not event_ids:
             return set()
-        with unavailable():
+        with self._guard():
             scores = await self._redis.zmscore(self._keys.shard(shard).applied, event_ids)
         return {e for e, s in zip(event_ids, scores, strict=True) if s is not None}
 
     async def ledger_stats(self) -> dict[str, int]:
         """Outcome -> number of events, summed over shards (``learned``, ``late``...)."""
-        with unavailable():
+        with self._guard():
             pipe = self._redis.pipeline(transaction=False)
             for shard in range(self.shards):
                 pipe.hgetall(self._keys.shard(shard).stats)
@@ -289,7 +299,7 @@ class RedisStreams:
         """
         keys = self._keys.shard(commit.shard)
         now = time.time()
-        with unavailable():
+        with self._guard():
             async with self._redis.pipeline(transaction=True) as pipe:
                 await pipe.watch(keys.lease)
                 if await pipe.get(keys.lease) != commit.owner.encode():
@@ -341,7 +351,7 @@ class RedisStreams:
 
     async def read_forwards(self, marks: dict[int, str], count: int) -> list[ForwardBatch]:
         """Forward batches after ``marks`` (shard -> last applied id), per shard in order."""
-        with unavailable():
+        with self._guard():
             pipe = self._redis.pipeline(transaction=False)
             for shard in range(self.shards):
                 pipe.xread({self._keys.shard(shard).forward: marks.get(shard, "0")}, count=count)
@@ -357,7 +367,7 @@ class RedisStreams:
 
     async def get_global_state(self) -> GlobalState | None:
         """The global snapshot and its forward positions, or ``None``."""
-        with unavailable():
+        with self._guard():
             v, blob, marks = await self._redis.hmget(
                 self._keys.global_snapshot, [b"v", b"blob", b"marks"]
             )
@@ -378,7 +388,7 @@ class RedisStreams:
         """
         key, lease = self._keys.global_snapshot, self._keys.global_lease
         marks = {str(k): v for k, v in state.marks.items()}
-        with unavailable():
+        with self._guard():
             async with self._redis.pipeline(transaction=True) as pipe:
                 await pipe.watch(lease)
                 if await pipe.get(lease) != owner.encode():
@@ -404,10 +414,10 @@ class RedisStreams:
     # --- leases -------------------------------------------------------------------
     async def acquire_lease(self, name: str, owner: str, ttl_ms: int) -> bool:
         """Take or renew lease ``name`` (``global`` or ``shard:<n>``) for ``ttl_ms``."""
-        with unavailable():
+        with self._guard():
             return bool(await self._acquire(keys=[self._keys.lease(name)], args=[owner, ttl_ms]))
 
     async def release_lease(self, name: str, owner: str) -> None:
         """Give a lease up, if ``owner`` holds it."""
-        with unavailable():
+        with self._guard():
             await self._release(keys=[self._keys.lease(name)], args=[owner])

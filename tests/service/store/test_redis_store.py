@@ -73,3 +73,18 @@ async def test_append_only_redis_keeps_unacked_rewards_across_a_restart(
         await store.close()
     finally:
         server.stop()
+
+
+async def test_lost_consumer_group_is_unavailable_once_then_recreated(redis_url: str) -> None:
+    store = RedisStore.from_url(redis_url, shards=2)
+    event = make_event(make_decision())
+    await store.publish_reward(event)
+    assert len(await store.read_rewards("c1", [0, 1], 10, 0)) == 1
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushall()  # as if Redis restarted without persistence
+    await client.aclose()
+    await store.publish_reward(event)
+    with pytest.raises(StoreUnavailable):
+        await store.read_rewards("c1", [0, 1], 10, 0)
+    assert [e.event for e in await store.read_rewards("c1", [0, 1], 10, 0)] == [event]
+    await store.close()
