@@ -21,6 +21,7 @@ positions of the forward streams stored inside its snapshot
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -158,6 +159,12 @@ class Store(Protocol):
     # feedback is recognised as late; ttl_s after creation a decision that got
     # no signal becomes due for a default reward.
     async def put_decision(self, record: DecisionRecord, ttl_s: float) -> None: ...
+    async def record_request(
+        self, record: DecisionRecord, ttl_s: float, events: Sequence[RewardEvent]
+    ) -> list[str]:
+        """``put_decision`` and ``publish_reward`` of each event in one round trip."""
+        ...
+
     async def get_decision(self, request_id: str) -> DecisionRecord | None: ...
     async def get_decisions(self, request_ids: list[str]) -> dict[str, DecisionRecord]: ...
     async def mark_rated(self, request_id: str, ttl_s: float) -> bool:

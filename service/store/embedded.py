@@ -13,6 +13,7 @@ task inside it. Several workers need :class:`~service.store.redis_store.RedisSto
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,17 @@ class EmbeddedStore(EmbeddedStreams):
     # --- decision log -------------------------------------------------------
     async def put_decision(self, record: DecisionRecord, ttl_s: float) -> None:
         """Log a decision and schedule its default reward at ``created_at + ttl_s``."""
+        await self.record_request(record, ttl_s, [])
+
+    async def record_request(
+        self, record: DecisionRecord, ttl_s: float, events: Sequence[RewardEvent]
+    ) -> list[str]:
+        """:meth:`put_decision` plus :meth:`publish_reward` of ``events``, one transaction.
+
+        Returns the events' entry ids.
+        """
         due = record.created_at + ttl_s
+        ids = []
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?, ?, 0, ?)",
@@ -83,11 +94,20 @@ class EmbeddedStore(EmbeddedStreams):
                     due + self._grace_s,
                 ),
             )
+            for event in events:
+                cur = db.execute(
+                    "INSERT INTO rewards (shard, body) VALUES (?, ?)",
+                    (shard_of(event.account, self.shards), codec.encode_event(event)),
+                )
+                ids.append(str(cur.lastrowid))
             now = time.time()
             if now - self._last_purge > 60:
                 self._last_purge = now
                 db.execute("DELETE FROM decisions WHERE expires_at < ?", (now,))
                 db.execute("DELETE FROM rated WHERE expires_at < ?", (now,))
+        if events and self._wakeup is not None:
+            self._wakeup.set()
+        return ids
 
     async def get_decision(self, request_id: str) -> DecisionRecord | None:
         """The logged decision, or ``None`` if unknown or expired."""

@@ -10,6 +10,7 @@ Hot-path calls (``put_decision``, ``publish_reward``) are one round trip each.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -82,10 +83,19 @@ class RedisStore(RedisStreams):
     # --- decision log -------------------------------------------------------
     async def put_decision(self, record: DecisionRecord, ttl_s: float) -> None:
         """Log a decision and schedule its default reward at ``created_at + ttl_s``."""
+        await self.record_request(record, ttl_s, [])
+
+    async def record_request(
+        self, record: DecisionRecord, ttl_s: float, events: Sequence[RewardEvent]
+    ) -> list[str]:
+        """:meth:`put_decision` plus :meth:`publish_reward` of ``events``, one round trip.
+
+        Returns the events' stream entry ids.
+        """
         now = time.time()
         expires = record.created_at + ttl_s + self._grace_s
         index = self._keys.account_decisions(record.account)
-        due = self._keys.shard(self.shard(record.account)).due
+        shard_keys = self._keys.shard(self.shard(record.account))
         with unavailable():
             pipe = self._redis.pipeline(transaction=False)
             pipe.set(
@@ -96,11 +106,13 @@ class RedisStore(RedisStreams):
             pipe.zadd(index, {record.request_id: expires})
             pipe.zremrangebyscore(index, "-inf", now)
             pipe.pexpire(index, max(1, int((expires - now) * 1000)))
-            pipe.zadd(
-                due,
-                {codec.due_member(record.account, record.request_id): record.created_at + ttl_s},
-            )
-            await pipe.execute()
+            member = codec.due_member(record.account, record.request_id)
+            pipe.zadd(shard_keys.due, {member: record.created_at + ttl_s})
+            for event in events:
+                stream = self._keys.shard(self.shard(event.account)).rewards
+                pipe.xadd(stream, {b"e": codec.encode_event(event)})
+            results = await pipe.execute()
+        return [text(r) for r in results[len(results) - len(events) :]] if events else []
 
     async def get_decision(self, request_id: str) -> DecisionRecord | None:
         """The logged decision, or ``None`` if unknown or expired."""

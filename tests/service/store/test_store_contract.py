@@ -24,6 +24,17 @@ async def test_decision_round_trip_and_batch_get(store: Store) -> None:
     assert got == {first.request_id: first, second.request_id: second}
 
 
+async def test_record_request_logs_and_publishes_together(store: Store) -> None:
+    decision = make_decision("acct-rr", auto_signal=0.6)
+    events = [make_event(decision, "auto", 0.6), make_event(decision, "failure", 0.0)]
+    ids = await store.record_request(decision, 60, events)
+    assert await store.get_decision(decision.request_id) == decision
+    entries = await store.read_rewards("c1", ALL, count=10, block_ms=0)
+    assert [e.entry_id for e in entries] == ids
+    assert [e.event for e in entries] == events
+    assert await store.record_request(make_decision(), 60, []) == []
+
+
 async def test_mark_rated_only_once(store: Store) -> None:
     assert await store.mark_rated("r1", ttl_s=60) is True
     assert await store.mark_rated("r1", ttl_s=60) is False
