@@ -140,21 +140,14 @@ class Learner:
             while not self._stop.is_set():
                 try:
                     work = await self._step(until_idle)
-                except StoreUnavailable as exc:
+                except Exception as exc:
+                    # A learner that dies silently stops all learning: log, drop
+                    # uncommitted work (it is redelivered) and go on.
                     if until_idle:
                         raise
-                    logger.warning("store unavailable (%s); retrying", exc)
-                    self.stats["store_unavailable"] += 1
-                    await self._abandon_all()
-                    await self._wait(1.0)
-                    continue
-                except Exception:
-                    # a learner that dies silently stops all learning: log,
-                    # drop uncommitted work (it is redelivered), and go on
-                    if until_idle:
-                        raise
-                    logger.exception("learner step failed; retrying")
-                    self.stats["step_errors"] += 1
+                    outage = isinstance(exc, StoreUnavailable)
+                    self.stats["store_unavailable" if outage else "step_errors"] += 1
+                    logger.warning("learner step failed (%s); retrying", exc, exc_info=not outage)
                     await self._abandon_all()
                     await self._wait(1.0)
                     continue

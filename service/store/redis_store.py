@@ -3,7 +3,8 @@
 Keys are described in :mod:`service.store.redis_keys`. Reward streams are
 sharded by account; the learner's side (consumer groups, reclaiming, dead
 letters, atomic commits, forwards and leases) lives in
-:class:`~service.store.redis_streams.RedisStreams`, which this class extends.
+:class:`~service.store.redis_streams.RedisStreams` and
+:class:`~service.store.redis_learning.RedisLearning`, which this class extends.
 Hot-path calls (``put_decision``, ``publish_reward``) are one round trip each.
 """
 
@@ -27,10 +28,11 @@ from service.store.base import (
     shard_of,
 )
 from service.store.redis_keys import Keys
-from service.store.redis_streams import RedisStreams, text, unavailable
+from service.store.redis_learning import RedisLearning
+from service.store.redis_streams import text, unavailable
 
 
-class RedisStore(RedisStreams):
+class RedisStore(RedisLearning):
     """:class:`~service.store.base.Store` on Redis.
 
     Args:
