@@ -135,7 +135,7 @@ class Learner:
     async def run(self, until_idle: bool = False) -> None:
         """Learn until :meth:`stop` (or, with ``until_idle``, until nothing is left)."""
         self._stop.clear()
-        await self._maintain()
+        self._due.pop("lease", None)  # the first step takes the leases
         try:
             while not self._stop.is_set():
                 try:

@@ -74,3 +74,25 @@ async def _noticed(stats: Counter[str]) -> bool:
 
 async def _loaded(router: Router, n: int) -> bool:
     return global_count(router.export_global()) == n
+
+
+async def test_learner_started_before_redis_waits_for_it(
+    tmp_path_factory: pytest.TempPathFactory, make_router: Callable[[], Router]
+) -> None:
+    server = RedisServer.start(tmp_path_factory.mktemp("redis-late-start"))
+    server.stop()
+    store = RedisStore.from_url(server.url, shards=4)
+    running = learner(store, make_router(), snapshot_interval_s=0.05)
+
+    async def learned(n: int) -> bool:
+        return (await store.ledger_stats()).get("learned", 0) == n
+
+    try:
+        async with running.running():
+            await _until(lambda: _noticed(running.stats))
+            server.resume()
+            await _publish(store, 20)
+            await _until(lambda: learned(20))
+    finally:
+        await store.close()
+        server.stop()
