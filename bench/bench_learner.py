@@ -40,8 +40,8 @@ from bandit.types import PromptFeatures
 from providers.catalog import load_catalog
 from service.learner import Learner, LearnerConfig
 from service.reloader import SnapshotReloader
-from service.store import RedisStore
-from service.store.base import DecisionRecord, RewardEvent
+from service.store import EmbeddedStore, RedisStore
+from service.store.base import DecisionRecord, RewardEvent, Store
 from tests.utils.redis_server import RedisServer
 
 TARGET = 5_000
@@ -113,7 +113,7 @@ async def _baseline(url: str, n: int) -> float:
     return n / elapsed
 
 
-async def _publish(store: RedisStore, models: Sequence[str], n: int, accounts: int) -> None:
+async def _publish(store: Store, models: Sequence[str], n: int, accounts: int) -> None:
     """Log ``n`` decisions with one ``auto`` reward each, 64 requests at a time."""
     rng = random.Random(3)
     now = time.time()
@@ -124,10 +124,9 @@ async def _publish(store: RedisStore, models: Sequence[str], n: int, accounts: i
             f"req-{i}", f"acct-{i % accounts}", now, "balanced", FEATURES, list(models),
             chosen, 0.3, "1", "00" * 32, auto_signal=rng.random(),
         )  # fmt: skip
-        await store.put_decision(record, ttl_s=3600)
         event = RewardEvent(f"ev-{i}", record.request_id, record.account, "auto",
                             rng.random(), chosen, now)  # fmt: skip
-        await store.publish_reward(event)
+        await store.record_request(record, 3600, [event])
 
     for start in range(0, n, 64):
         await asyncio.gather(*(one(i) for i in range(start, min(n, start + 64))))
@@ -150,6 +149,20 @@ async def _learner_rate(url: str, n: int, noop: bool) -> tuple[float, float]:
     if learned != n:
         raise RuntimeError(f"learned {learned} of {n}")
     return n / elapsed, n / cpu
+
+
+async def _embedded_rate(n: int) -> float:
+    """The embedded learner (SQLite in a temp data dir) with the VW router."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EmbeddedStore(Path(tmp), shards=1)
+        router = _router()
+        await _publish(store, [m.id for m in router.models[:5]], n, accounts=50)
+        learner = Learner(store, router, LearnerConfig(consumer="bench"))
+        began = time.perf_counter()
+        await learner.run(until_idle=True)
+        elapsed = time.perf_counter() - began
+        await store.close()
+    return n / elapsed
 
 
 async def _freshness(url: str, trials: int) -> dict[str, float]:
@@ -212,6 +225,7 @@ async def _run(n: int, trials: int, repeats: int) -> dict[str, Any]:
             real_cpu = max(r[1] for r in reals)
             server.flush()
             fresh = await _freshness(server.url, trials)
+            embedded = await _embedded_rate(n)
         finally:
             server.stop()
     rows = [
@@ -222,6 +236,8 @@ async def _run(n: int, trials: int, repeats: int) -> dict[str, Any]:
         {"measure": "learner, VW router, per CPU second", "value": round(real_cpu),
          "unit": "rewards/cpu-s", "note": "this process only: excludes Redis CPU and waits"},
         {"measure": "learner / baseline", "value": round(real / baseline, 3)},
+        {"measure": "embedded learner (SQLite), VW router", "value": round(embedded),
+         "unit": "rewards/s"},
         {"measure": "freshness p50", "value": fresh["p50_s"], "unit": "s"},
         {"measure": "freshness p95", "value": fresh["p95_s"], "unit": "s",
          "target": 2.0, "ok": fresh["p95_s"] <= 2.0},
@@ -234,6 +250,7 @@ async def _run(n: int, trials: int, repeats: int) -> dict[str, Any]:
         "learner_runs_per_s": [round(r[0]) for r in reals],
         "learner_per_cpu_s": round(real_cpu),
         "ratio_to_baseline": round(real / baseline, 3),
+        "embedded_learner_per_s": round(embedded),
         "freshness": fresh,
         "rows": rows,
     }
