@@ -370,6 +370,14 @@ class Learner:
             await self._preload(gained)
         if self._global is not None:
             await self._global.maintain(before_change=self._commit_shards)
+        await self._housekeeping()
+
+    async def _housekeeping(self) -> None:
+        """Trim acked stream entries and publish the backlog (on the lease cadence)."""
+        if self._held:
+            await self._store.trim_acked(self.held_shards)
+        if self._metrics is not None:
+            self._metrics.set_learner_lag(*await self._store.backlog())
 
     async def _preload(self, shards: list[int]) -> None:
         """Load the committed policies of the newly held shards' accounts.

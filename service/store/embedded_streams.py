@@ -175,6 +175,22 @@ class EmbeddedStreams:
         )
         return int(rows[0][0])
 
+    async def backlog(self, shards: list[int] | None = None) -> tuple[int, float]:
+        """Un-acked rewards (delivered or not) and the age in seconds of the oldest."""
+        shards = list(range(self.shards)) if shards is None else shards
+        marks = self._marks(shards)
+        rows = self._query(
+            f"SELECT COUNT(*), MIN(seq) FROM rewards WHERE shard IN ({marks})"  # noqa: S608
+        )
+        count, first = int(rows[0][0]), rows[0][1]
+        if not count:
+            return 0, 0.0
+        body = self._query("SELECT body FROM rewards WHERE seq = ?", (first,))[0][0]
+        return count, max(0.0, time.time() - codec.decode_event(bytes(body)).created_at)
+
+    async def trim_acked(self, shards: list[int]) -> None:
+        """Nothing to do: acking deletes the row."""
+
     async def enqueue_due_defaults(self, shard: int, now: float, limit: int) -> int:
         """Publish ``default`` events for decisions whose window ended silently."""
         with self._tx() as db:

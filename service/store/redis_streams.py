@@ -230,6 +230,53 @@ class RedisStreams:
             replies = await pipe.execute()
         return sum(int(r["pending"]) for r in replies)
 
+    async def _floors(self, shards: list[int]) -> list[tuple[int, str, str | None, int]]:
+        """Per shard: trim floor, oldest un-acked entry id (or ``None``), un-acked count.
+
+        Everything before the trim floor is acked: it is the oldest pending
+        entry, or else the group's last delivered entry (all later ones are new).
+        """
+        with self._guard():
+            await self._ensure_groups(shards)
+            pipe = self._redis.pipeline(transaction=False)
+            for shard in shards:
+                key = self._keys.shard(shard).rewards
+                pipe.xpending(key, GROUP)
+                pipe.xinfo_groups(key)
+            replies = await pipe.execute()
+            out = []
+            for i, shard in enumerate(shards):
+                summary, groups = replies[2 * i], replies[2 * i + 1]
+                group = next(g for g in groups if text(g["name"]) == GROUP)
+                last, lag = text(group["last-delivered-id"]), int(group.get("lag") or 0)
+                pending = int(summary["pending"])
+                oldest = text(summary["min"]) if pending else None
+                if oldest is None and lag:
+                    key = self._keys.shard(shard).rewards
+                    first = await self._redis.xrange(key, min=f"({last}", count=1)
+                    oldest = text(first[0][0]) if first else None
+                out.append(
+                    (shard, text(summary["min"]) if pending else last, oldest, pending + lag)
+                )
+        return out
+
+    async def backlog(self, shards: list[int] | None = None) -> tuple[int, float]:
+        """Un-acked rewards (delivered or not) and the age in seconds of the oldest."""
+        floors = await self._floors(list(range(self.shards)) if shards is None else shards)
+        count = sum(n for *_, n in floors)
+        stamps = [int(o.split("-")[0]) for _, _, o, _ in floors if o is not None]
+        oldest = max(0.0, time.time() - min(stamps) / 1000) if stamps else 0.0
+        return count, oldest
+
+    async def trim_acked(self, shards: list[int]) -> None:
+        """Drop entries the group has acked (``XTRIM MINID`` at the trim floor)."""
+        floors = await self._floors(shards)
+        with self._guard():
+            pipe = self._redis.pipeline(transaction=False)
+            for shard, floor, _, _ in floors:
+                pipe.xtrim(self._keys.shard(shard).rewards, minid=floor, approximate=False)
+            await pipe.execute()
+
     async def enqueue_due_defaults(self, shard: int, now: float, limit: int) -> int:
         """Publish ``default`` events for decisions whose window ended silently."""
         keys = self._keys.shard(shard)

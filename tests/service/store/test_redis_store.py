@@ -88,3 +88,21 @@ async def test_lost_consumer_group_is_unavailable_once_then_recreated(redis_url:
         await store.read_rewards("c1", [0, 1], 10, 0)
     assert [e.event for e in await store.read_rewards("c1", [0, 1], 10, 0)] == [event]
     await store.close()
+
+
+async def test_trim_acked_frees_acked_entries(redis_url: str) -> None:
+    store = RedisStore.from_url(redis_url, shards=1)
+    for _ in range(10):
+        await store.publish_reward(make_event(make_decision()))
+    entries = await store.read_rewards("c1", [0], 6, 0)
+    await store.ack_rewards(entries[:4])
+    await store.trim_acked([0])
+    client = aioredis.Redis.from_url(redis_url)
+    key = "ar:{shard:0}:rewards"
+    assert await client.xlen(key) == 6  # entries 5..10: 2 pending, 4 not yet delivered
+    await store.ack_rewards(entries[4:])
+    await store.ack_rewards(await store.read_rewards("c1", [0], 10, 0))
+    await store.trim_acked([0])
+    assert await client.xlen(key) == 1  # the last delivered entry marks the position
+    await client.aclose()
+    await store.close()

@@ -55,6 +55,26 @@ async def test_publish_read_ack(store: Store) -> None:
     assert await store.pending_count() == 0
 
 
+async def test_backlog_counts_unacked_and_trim_keeps_them(store: Store) -> None:
+    assert await store.backlog() == (0, 0.0)
+    decision = make_decision("acct-b")
+    old = make_event(decision, created_at=time.time() - 30)
+    await store.publish_reward(old)
+    for _ in range(4):
+        await store.publish_reward(make_event(decision))
+    first = await store.read_rewards("c1", ALL, count=2, block_ms=0)
+    count, oldest = await store.backlog()
+    assert count == 5 and oldest > 0
+    await store.ack_rewards(first)
+    await store.trim_acked(ALL)
+    assert (await store.backlog())[0] == 3
+    rest = await store.read_rewards("c1", ALL, count=10, block_ms=0)
+    assert len(rest) == 3  # trimming never drops an un-acked entry
+    await store.ack_rewards(rest)
+    await store.trim_acked(ALL)
+    assert await store.backlog() == (0, 0.0)
+
+
 async def test_read_only_from_requested_shards(store: Store) -> None:
     decision = make_decision("acct-x")
     await store.publish_reward(make_event(decision))
