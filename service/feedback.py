@@ -15,6 +15,7 @@ Decisions stay in the store for a grace period after the window (see
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,8 @@ from service.insights import Insights
 from service.metrics import Metrics
 from service.schemas import FeedbackRequest
 from service.store.base import RewardEvent, Store
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,5 +69,8 @@ class FeedbackService:
                 details={"request_id": body.request_id, "window_s": self.reward_window_s},
             )
         query_type = str(record.features.get("query_type", "conversation"))
-        await self.insights.rated(account, query_type, record.chosen, value - (auto or 0.0))
+        try:
+            await self.insights.rated(account, query_type, record.chosen, value - (auto or 0.0))
+        except Exception:  # the rating is already published; a 5xx would invite a 409 retry
+            logger.exception("could not update insights for a rating")
         return {"request_id": body.request_id, "accepted": True, "reward": value}

@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from typing import Protocol
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, RedisError, TimeoutError  # noqa: A004
 
 from service.store.errors import StoreUnavailable
 
@@ -62,8 +64,15 @@ class RedisStats:
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "ar") -> RedisStats:
+        # Same retries as the store's client: a Redis restart leaves every pooled
+        # connection stale, and the first command on each must not be lost.
         client = aioredis.Redis.from_url(
-            url, decode_responses=False, socket_timeout=5.0, socket_connect_timeout=2.0
+            url,
+            decode_responses=False,
+            socket_timeout=5.0,
+            socket_connect_timeout=2.0,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=4),
+            retry_on_error=[ConnectionError, TimeoutError],
         )
         return cls(client, prefix)
 
