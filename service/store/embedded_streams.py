@@ -28,6 +28,8 @@ from service.store.base import (
 )
 from service.store.errors import LeaseLost, StoreUnavailable
 
+_LATE_KEEP = 10_000
+
 
 class EmbeddedStreams:
     """Stream, ledger, commit and lease operations on one SQLite connection."""
@@ -282,6 +284,10 @@ class EmbeddedStreams:
             db.executemany(
                 "INSERT INTO late (body) VALUES (?)", [(codec.dumps(x),) for x in c.late]
             )
+            if c.late:  # keep the most recent ones, like the capped Redis stream
+                db.execute(
+                    "DELETE FROM late WHERE seq <= (SELECT MAX(seq) FROM late) - ?", (_LATE_KEEP,)
+                )
             db.executemany(
                 "DELETE FROM rewards WHERE seq = ?", [(int(e.entry_id),) for e in c.entries]
             )

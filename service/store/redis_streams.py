@@ -27,6 +27,7 @@ from service.store.errors import StoreUnavailable
 from service.store.redis_keys import ACQUIRE_LEASE, GROUP, RELEASE_LEASE, Keys
 
 _POLL_S = 0.01
+_DEAD_MAXLEN = 100_000
 
 
 def text(value: Any) -> str:
@@ -209,6 +210,8 @@ class RedisStreams:
                     b"reason": reason.encode()[:500],
                     b"deliveries": entry.deliveries,
                 },
+                maxlen=_DEAD_MAXLEN,
+                approximate=True,
             )
             pipe.xack(entry.stream, GROUP, entry.entry_id)
             await pipe.execute()
