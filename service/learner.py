@@ -171,12 +171,14 @@ class Learner:
         return False
 
     def _dirty(self) -> bool:
-        return bool(self._batches) or (self._global is not None and self._global.dirty)
+        owner = self._global
+        return bool(self._batches) or (owner is not None and owner.held and owner.dirty)
 
     async def _step(self, until_idle: bool) -> int:
         """One iteration; returns how much work it found (0 means idle)."""
         cfg = self.config
-        if self._timer("lease", cfg.lease_ttl_ms / 3000):
+        lost_global = until_idle and self._global is not None and not self._global.held
+        if self._timer("lease", cfg.lease_ttl_ms / 3000) or lost_global:
             await self._maintain()
         read = await self._process(await self._read(until_idle))
         work = read

@@ -64,6 +64,9 @@ class GlobalOwner:
         self.epoch = 0  # bumped at every reload of the committed global state
         self._marks: dict[int, str] = {}
         self._inline: set[tuple[int, str]] = set()
+        # What "nothing committed yet" reloads to: the policy as it was before
+        # this process learned anything into it.
+        self._initial = router.export_global()
 
     async def maintain(self, before_change: Callable[[], Awaitable[None]]) -> None:
         """Take or renew the lease; reload the committed state when (re)acquired.
@@ -91,6 +94,8 @@ class GlobalOwner:
         if state is not None:
             self._router.load_global(state.blob, str(state.version))
             self.version = state.version
+        else:
+            self._router.load_global(self._initial, self._router.model_version)
         self.epoch += 1
         self._inline.clear()
         self.dirty = False

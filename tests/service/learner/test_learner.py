@@ -207,3 +207,30 @@ async def test_committed_rewards_reach_the_metrics(
     value = metrics.registry.get_sample_value
     assert value("autoroute_rewards_applied_total", {"kind": "auto"}) == 4
     metrics.close()
+
+
+async def test_failed_first_global_commit_reloads_the_initial_policy(
+    make_router: Callable[[], Router],
+) -> None:
+    """With nothing committed yet, a reload must not keep inline-learned updates."""
+    from service.store.base import GlobalState
+    from service.store.errors import StoreUnavailable
+
+    class FailsOnce(EmbeddedStore):
+        failures = 1
+
+        async def commit_global(self, owner: str, state: GlobalState) -> None:
+            if self.failures:
+                self.failures -= 1
+                raise StoreUnavailable("injected")
+            await super().commit_global(owner, state)
+
+    store = FailsOnce(None, shards=SHARDS)
+    await _publish_auto(store, ["acct-f1", "acct-f2"], 5)
+    router = make_router()
+    await learner(store, router).run(until_idle=True)
+    assert store.failures == 0
+    snap = await store.get_snapshot("global")
+    assert snap is not None and global_count(snap[1]) == 10
+    assert global_count(router.export_global()) == 10
+    await store.close()
