@@ -42,14 +42,25 @@ KEY = "sk-e2e-prometheus-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 CHATS = 6
 # Series that chats and ratings alone produce: panels built only on them must show data.
-PRODUCED_BY_TRAFFIC = {
-    "autoroute_requests_total",
-    "autoroute_routed_total",
-    "autoroute_router_overhead_seconds_bucket",
-    "autoroute_provider_latency_seconds_bucket",
-    "autoroute_tokens_total",
-    "autoroute_cost_usd_total",
-    "autoroute_rewards_total",
+PRODUCED_BY_TRAFFIC = frozenset(
+    {
+        "autoroute_requests_total",
+        "autoroute_routed_total",
+        "autoroute_router_overhead_seconds_bucket",
+        "autoroute_provider_latency_seconds_bucket",
+        "autoroute_tokens_total",
+        "autoroute_cost_usd_total",
+        "autoroute_rewards_total",
+    }
+)
+# ... plus what the API's routing gauges and a separate learner publish (Redis mode).
+PRODUCED_WITH_LEARNER = PRODUCED_BY_TRAFFIC | {
+    "autoroute_rewards_applied_total",
+    "autoroute_reward_value_total",
+    "autoroute_learner_pending",
+    "autoroute_learner_oldest_pending_seconds",
+    "autoroute_model_version_age_seconds",
+    "autoroute_accounts",
 }
 POLL_DEADLINE_S = 30.0
 
@@ -221,17 +232,20 @@ def check_series(prometheus: Prometheus) -> None:
     assert models and all(r["metric"]["model"] != "none" for r in models)
 
 
-def check_dashboards_and_rules(prometheus: Prometheus) -> None:
+def check_dashboards_and_rules(
+    prometheus: Prometheus, produced: frozenset[str] = PRODUCED_BY_TRAFFIC
+) -> None:
+    """Every panel query parses; those built only on ``produced`` series show data."""
     queries = dashboard_queries()
     assert len(queries) >= 20
     # rate() needs two samples of a series inside its window.
-    for name in sorted(PRODUCED_BY_TRAFFIC):
+    for name in sorted(produced):
         samples = f"min(count_over_time({name}[1m]))"
         poll(f"two samples of {name}", lambda q=samples: (prometheus.scalar(q) or 0) >= 2)
     empty = []
     for expr in queries:
         result = prometheus.query(grafana_to_promql(expr))["data"]["result"]  # parses
-        if metric_names(expr) <= PRODUCED_BY_TRAFFIC and not result:
+        if metric_names(expr) <= produced and not result:
             empty.append(expr)
     assert not empty, f"panels without data after the traffic: {empty}"
     rules = httpx.get(f"{prometheus.base_url}/api/v1/rules", timeout=5).json()
@@ -352,6 +366,11 @@ def test_prometheus_scrapes_api_workers_and_the_learner(redis_url: str, tmp_path
             poll("rewards applied by the learner", lambda: (prometheus.scalar(applied) or 0) > 0)
             value = 'sum(autoroute_reward_value_total{job="autoroute-learner"})'
             assert prometheus.scalar(value) is not None
+            lag = 'autoroute_learner_oldest_pending_seconds{job="autoroute-learner"}'
+            poll("the learner's lag gauges", lambda: prometheus.scalar(lag) is not None)
+            age = 'max(autoroute_model_version_age_seconds{job="autoroute-api"})'
+            poll("the API's model age", lambda: prometheus.scalar(age) is not None)
+            check_dashboards_and_rules(prometheus, PRODUCED_WITH_LEARNER)
 
 
 def send_chats_until_both_workers_answer(base: str, mp_dir: Path) -> int:
