@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from service import auth
 from service.app import create_app
 from service.privacy import key_hash
+from service.settings import Settings
 from tests.service.conftest import ADMIN_TOKEN, ALICE, BOB, SettingsFactory, app_of
 from tests.utils.fake_upstream import FakeUpstream
 from tests.utils.live_server import live_server
@@ -239,3 +240,36 @@ def test_no_prompt_key_or_token_reaches_a_log_line(
         assert LOG_CANARY not in line, f"{record.name}: {line[:300]}"
     out, err = capfd.readouterr()
     assert LOG_CANARY not in out + err
+
+
+def test_cors_origins_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, make_settings: SettingsFactory, upstream: FakeUpstream
+) -> None:
+    monkeypatch.setenv("AUTOROUTE_CORS_ORIGINS", "https://app.example, https://admin.example")
+    assert Settings(_env_file=None).cors_origins == [  # type: ignore[call-arg]
+        "https://app.example",
+        "https://admin.example",
+    ]
+    monkeypatch.delenv("AUTOROUTE_CORS_ORIGINS")
+    assert Settings(_env_file=None).cors_origins == []  # type: ignore[call-arg]
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization",
+    }
+    settings = make_settings(cors_origins=["https://app.example"])
+    with TestClient(create_app(settings)) as client:
+        allowed = client.options(
+            "/v1/chat/completions", headers={"Origin": "https://app.example", **preflight}
+        )
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+        assert "access-control-allow-credentials" not in allowed.headers
+        other = client.options(
+            "/v1/chat/completions", headers={"Origin": "https://evil.example", **preflight}
+        )
+        assert "access-control-allow-origin" not in other.headers
+    with TestClient(create_app(make_settings())) as client:
+        off = client.options(
+            "/v1/chat/completions", headers={"Origin": "https://app.example", **preflight}
+        )
+        assert "access-control-allow-origin" not in off.headers
