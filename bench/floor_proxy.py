@@ -51,7 +51,29 @@ async def aiohttp_forwarder(upstream: str) -> AsyncIterator[Forward]:
         yield forward
 
 
-FORWARDERS = {"httpx": httpx_forwarder, "aiohttp": aiohttp_forwarder}
+@asynccontextmanager
+async def httpx_aiohttp_forwarder(upstream: str) -> AsyncIterator[Forward]:
+    """httpx's API over aiohttp's I/O (``httpx_aiohttp.AiohttpTransport``, the bench extra).
+
+    Providers keep receiving an ``httpx.AsyncClient``; only its transport changes.
+    """
+    from httpx_aiohttp import AiohttpTransport
+
+    transport = AiohttpTransport()
+    async with httpx.AsyncClient(base_url=upstream, timeout=30, transport=transport) as client:
+
+        async def forward(body: bytes) -> tuple[int, bytes]:
+            answer = await client.post("/chat/completions", content=body, headers=_JSON)
+            return answer.status_code, answer.content
+
+        yield forward
+
+
+FORWARDERS = {
+    "httpx": httpx_forwarder,
+    "aiohttp": aiohttp_forwarder,
+    "httpx_aiohttp": httpx_aiohttp_forwarder,
+}
 
 
 def create_app(upstream: str, client: str = "httpx") -> FastAPI:

@@ -228,7 +228,9 @@ STARTERS: dict[str, Callable[[ExitStack, Path, str], Target]] = {
     "autoroute": _start_autoroute,
     "litellm": _start_litellm,
     "floor_aiohttp": _floor("floor_aiohttp", "aiohttp"),
-    # Not run by default: autoroute with Redis as its store instead of the embedded one.
+    # Not run by default: the floor's httpx client on aiohttp's transport, and
+    # autoroute with Redis as its store instead of the embedded one.
+    "floor_httpx_aiohttp": _floor("floor_httpx_aiohttp", "httpx_aiohttp"),
     "autoroute_redis": _start_autoroute_redis,
 }
 DEFAULT_TARGETS = "direct,floor,floor_aiohttp,autoroute,litellm"
