@@ -159,16 +159,22 @@ def _start_direct(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
     return Target("direct", f"{upstream_url}/chat/completions", bodies, "")
 
 
-def _start_autoroute(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
-    port = procs.free_port()
-    env = autoroute_environment(workdir, upstream_url)
-    server = stack.enter_context(
-        procs.Server("autoroute", autoroute_command(port), env, cpu=SERVER_CPU, logdir=workdir)
-    )
-    bodies = write_bodies(workdir / "bodies-auto.jsonl", "auto")
-    return Target(
-        "autoroute", f"http://127.0.0.1:{port}/v1/chat/completions", bodies, API_KEY, server
-    )
+def _autoroute(name: str, launcher: str | None) -> Callable[[ExitStack, Path, str], Target]:
+    """Start ``autoroute serve``, or the same through a ``bench.whatif_*`` launcher."""
+
+    def start(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
+        port = procs.free_port()
+        (workdir / name).mkdir()
+        env = autoroute_environment(workdir / name, upstream_url)
+        argv = autoroute_command(port)
+        if launcher is not None:
+            argv = procs.python_module(launcher, *argv[1:])
+        server = stack.enter_context(procs.Server(name, argv, env, cpu=SERVER_CPU, logdir=workdir))
+        bodies = write_bodies(workdir / f"bodies-{name}.jsonl", "auto")
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        return Target(name, url, bodies, API_KEY, server)
+
+    return start
 
 
 def _start_autoroute_redis(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
@@ -225,16 +231,19 @@ def _start_litellm(stack: ExitStack, workdir: Path, upstream_url: str) -> Target
 STARTERS: dict[str, Callable[[ExitStack, Path, str], Target]] = {
     "direct": _start_direct,
     "floor": _floor("floor", "httpx"),
-    "autoroute": _start_autoroute,
+    "autoroute": _autoroute("autoroute", None),
     "litellm": _start_litellm,
     "floor_aiohttp": _floor("floor_aiohttp", "aiohttp"),
     # Not run by default: the floor's httpx client on aiohttp's transport, and
     # autoroute with Redis as its store instead of the embedded one.
     "floor_httpx_aiohttp": _floor("floor_httpx_aiohttp", "httpx_aiohttp"),
+    "autoroute_aiohttp_transport": _autoroute(
+        "autoroute_aiohttp_transport", "bench.whatif_aiohttp_transport"
+    ),
     "autoroute_redis": _start_autoroute_redis,
 }
 DEFAULT_TARGETS = "direct,floor,floor_aiohttp,autoroute,litellm"
-READY_TIMEOUT_S = {"autoroute": 60.0, "autoroute_redis": 60.0, "litellm": 180.0}
+READY_TIMEOUT_S = {"litellm": 180.0}
 _SKIPPABLE = (procs.BenchError, litellm_proxy.LiteLLMUnavailable)
 
 
@@ -254,7 +263,7 @@ def start_all(
         if target.server is not None:
             try:
                 target.server.wait_ready(
-                    target.url, target.bodies, target.key, READY_TIMEOUT_S.get(target.name, 30.0)
+                    target.url, target.bodies, target.key, READY_TIMEOUT_S.get(target.name, 60.0)
                 )
             except procs.BenchError as exc:
                 skipped[target.name] = str(exc)
