@@ -62,9 +62,8 @@ class RedisStore(RedisLearning):
         ledger_retention_s: float = 3_600.0,
         cluster: bool = False,
     ) -> None:
-        super().__init__(client, Keys(prefix), shards, ledger_retention_s)
+        super().__init__(client, Keys(prefix), shards, ledger_retention_s, cluster)
         self._grace_s = decision_grace_s
-        self._cluster = cluster
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisStore:

@@ -27,6 +27,7 @@ from service.store.errors import StoreUnavailable
 from service.store.redis_keys import ACQUIRE_LEASE, GROUP, RELEASE_LEASE, Keys
 
 _POLL_S = 0.01
+_MAX_BLOCK_MS = 4_000  # under the client's 5 s socket timeout
 _DEAD_MAXLEN = 100_000
 
 
@@ -48,10 +49,16 @@ class RedisStreams:
     """Stream operations (see the module docstring)."""
 
     def __init__(
-        self, client: aioredis.Redis, keys: Keys, shards: int, ledger_retention_s: float
+        self,
+        client: aioredis.Redis,
+        keys: Keys,
+        shards: int,
+        ledger_retention_s: float,
+        cluster: bool = False,
     ) -> None:
         if shards < 1:
             raise ValueError("shards must be >= 1")
+        self._cluster = cluster
         self._redis = client
         self._keys = keys
         self.shards = shards
@@ -133,13 +140,36 @@ class RedisStreams:
     async def read_rewards(
         self, consumer: str, shards: list[int], count: int, block_ms: int
     ) -> list[StreamEntry]:
-        """New entries for ``consumer``, waiting up to ``block_ms`` for the first."""
+        """New entries for ``consumer``, waiting up to ``block_ms`` for the first.
+
+        One pipelined read per shard first (fair across shards). If all are
+        empty, one blocking ``XREADGROUP`` over every shard's stream; on Redis
+        Cluster (streams in different slots) a short poll loop instead.
+        """
+        entries = await self._group_read(consumer, shards, ">", count)
+        if entries or block_ms <= 0:
+            return entries
+        if not self._cluster:
+            return await self._blocking_read(consumer, shards, count, block_ms)
         deadline = time.monotonic() + block_ms / 1000
-        while True:
-            entries = await self._group_read(consumer, shards, ">", count)
-            if entries or time.monotonic() >= deadline:
-                return entries
+        while not entries and time.monotonic() < deadline:
             await asyncio.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
+            entries = await self._group_read(consumer, shards, ">", count)
+        return entries
+
+    async def _blocking_read(
+        self, consumer: str, shards: list[int], count: int, block_ms: int
+    ) -> list[StreamEntry]:
+        by_key = {self._keys.shard(s).rewards: s for s in shards}
+        with self._guard():
+            reply: Any = await self._redis.xreadgroup(
+                GROUP, consumer, dict.fromkeys(by_key, ">"), count=count,
+                block=min(block_ms, _MAX_BLOCK_MS),
+            )  # fmt: skip
+        entries: list[StreamEntry] = []
+        for stream, messages in reply or []:
+            entries.extend(self._entries(by_key[text(stream)], messages))
+        return entries
 
     async def _with_deliveries(
         self, consumer: str, entries: list[StreamEntry]

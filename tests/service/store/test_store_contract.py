@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -88,6 +89,16 @@ async def test_read_blocks_at_most_block_ms(store: Store) -> None:
     start = time.monotonic()
     assert await store.read_rewards("c1", ALL, count=10, block_ms=100) == []
     assert 0.09 <= time.monotonic() - start < 2.0
+
+
+async def test_blocked_read_wakes_up_on_a_new_reward(store: Store) -> None:
+    event = make_event(make_decision())
+    start = time.monotonic()
+    reader = asyncio.create_task(store.read_rewards("c1", ALL, count=10, block_ms=5_000))
+    await asyncio.sleep(0)  # let the read start (the result is the same if it has not)
+    await store.publish_reward(event)
+    assert [e.event for e in await reader] == [event]
+    assert time.monotonic() - start < 2.5
 
 
 async def test_own_pending_is_redelivered_with_delivery_count(store: Store) -> None:
