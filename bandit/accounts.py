@@ -10,7 +10,7 @@ after handing its serialized state to ``on_evict`` so the owner can persist it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from bandit.config import BanditConfig
@@ -30,10 +30,10 @@ class AccountState:
     counts: dict[str, int] = field(default_factory=lambda: {TOTAL_KEY: 0})
     stats: QualityStats = field(default_factory=QualityStats)
 
-    def observe(self, model: str, query_type: str, quality: float) -> None:
+    def observe(self, model: str, context: Sequence[str], quality: float) -> None:
         self.counts[TOTAL_KEY] = self.counts.get(TOTAL_KEY, 0) + 1
         self.counts[model] = self.counts.get(model, 0) + 1
-        self.stats.observe(model, query_type, quality)
+        self.stats.observe(model, context, quality)
 
     def to_bytes(self) -> bytes:
         header = {"kind": "account", "counts": self.counts, "stats": self.stats.state()}

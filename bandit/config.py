@@ -23,14 +23,16 @@ class BanditConfig:
 
     # --- VW workspaces -------------------------------------------------------
     bits: int = 18
-    interactions: tuple[str, ...] = ("qa", "wa", "qb", "wb")
+    # Query features x model id. Measured on data/replay/: adding the lexical sketch
+    # x model (wa) or catalog attributes (qb, wb) made the regression noisier.
+    interactions: tuple[str, ...] = ("qa",)
     learning_rate: float = 0.5
     cb_type: str = "mtr"
     # False: the VW label carries probability 1, i.e. a plain regression of the
     # chosen model's quality. Measured: importance weights 1/p from our small
     # exploration propensities make the regression noisier (see bandit.policy).
     importance_weighting: bool = False
-    # A small example queue cuts a workspace from ~9 MiB to ~2 MiB RSS.
+    # A small example queue cuts a workspace from ~9 MiB to ~1 MiB RSS.
     queue_limit: int = 4
 
     # --- account cache ---------------------------------------------------------
@@ -45,28 +47,37 @@ class BanditConfig:
     per_model_samples: int = 5  # samples on one model before the account is trusted at all
     max_account_weight: float = 0.85
 
-    # --- prior and shrinkage ---------------------------------------------------
-    # Pseudo-observations of the catalog prior per model in the global estimate,
-    # and of the global estimate per model in an account's estimate.
-    prior_strength: float = 3.0
+    # --- prior and running means -------------------------------------------------
+    # Pseudo-observations of the coarser level (the catalog prior for a model, the
+    # model's overall mean for a query type) in each running mean, and in the
+    # posterior spread that drives exploration.
+    prior_strength: float = 8.0
+    # The same, for an account's means against the global estimate.
     account_shrinkage: float = 3.0
     default_prior_quality: float = 0.7
+    # Running means by query type (1), or by query type then complexity bucket (2).
+    context_levels: int = 1
     # Pseudo-observations of the running means against VW's contextual prediction,
-    # per (model, query type): VW extrapolates badly where it has little data.
-    vw_shrinkage: float = 20.0
+    # per model and context: VW extrapolates badly where it has little data, and on
+    # data/replay/ it only helped once it had thousands of observations.
+    vw_shrinkage: float = 2000.0
 
     # --- exploration ---------------------------------------------------------
     # "thompson": probability matching on Gaussian posteriors (explicit propensities);
     # "squarecb": inverse-gap weighting with an optimism bonus.
     exploration: str = "thompson"
-    posterior_scale: float = 1.0  # < 1 explores less
-    model_share: float = 0.3  # weight of a model's observations on other query types
+    posterior_scale: float = 0.7  # < 1 explores less than the plain posterior
+    decay_updates: float = 3000.0  # the spread shrinks like 1/sqrt(1 + updates / this)
     min_variance: float = 0.02
     draws: int = 128
     gamma0: float = 30.0  # SquareCB learning-rate scale; grows with sqrt(t)
-    optimism: float = 0.15  # bonus c / sqrt(1 + n_model) on the quality estimate
-    min_probability: float = 0.002  # floor per action, keeps propensities usable
+    optimism: float = 0.15  # SquareCB bonus c / sqrt(1 + n) on the quality estimate
+    # Floor per action. 0 by default: at W = 0.001 a 0.0001 floor on a frontier
+    # model alone cost ~0.001 utility per request on data/replay/zeroeval.
+    min_probability: float = 0.0
     account_gamma_scale: float = 3.0  # accounts explore less: they lean on global
 
     # --- cost calibration ------------------------------------------------------
-    cost_prior_tokens: float = 2000.0  # pseudo-tokens of the catalog price per model
+    # Pseudo-calls of the catalog (or median) cost per model: a call's cost varies
+    # little for one model, so a model's own calls should take over fast.
+    cost_prior_calls: float = 0.5

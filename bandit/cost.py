@@ -21,6 +21,7 @@ import math
 import statistics
 from dataclasses import asdict, dataclass
 
+from bandit.rewards import expected_cost_usd
 from providers.catalog import ModelSpec
 
 
@@ -65,13 +66,14 @@ class CostModel:
         tally.observed_usd += cost
         tally.tokens += max(1, input_tokens + output_tokens)
         if price_known(spec):
-            tally.catalog_usd += spec.cost_usd(input_tokens, output_tokens)
+            tally.catalog_usd += expected_cost_usd(spec, input_tokens, output_tokens)
 
     def expected(self, spec: ModelSpec, input_tokens: int, output_tokens: int) -> float:
         """Expected cost of calling ``spec`` on a request of this size."""
         tokens = max(1, input_tokens + output_tokens)
         if price_known(spec):
-            return spec.cost_usd(input_tokens, output_tokens) * self._correction(spec.id)
+            catalog = expected_cost_usd(spec, input_tokens, output_tokens)
+            return catalog * self._correction(spec.id)
         tally = self._tally.get(spec.id)
         fallback = self._median_rate()
         if tally is None or tally.calls == 0:
@@ -81,11 +83,18 @@ class CostModel:
         return rate * tokens
 
     def _correction(self, model: str) -> float:
+        # Token estimates are off in the same direction for most models, so a model
+        # not yet called borrows the median correction of those that were.
+        prior = self._median_correction()
         tally = self._tally.get(model)
         if tally is None or tally.calls == 0 or tally.catalog_usd <= 0:
-            return 1.0
+            return prior
         pseudo = self._prior_obs * tally.catalog_usd / tally.calls
-        return (tally.observed_usd + pseudo) / (tally.catalog_usd + pseudo)
+        return (tally.observed_usd + prior * pseudo) / (tally.catalog_usd + pseudo)
+
+    def _median_correction(self) -> float:
+        ratios = [t.observed_usd / t.catalog_usd for t in self._tally.values() if t.catalog_usd > 0]
+        return statistics.median(ratios) if ratios else 1.0
 
     def _median_rate(self) -> float:
         rates = [t.observed_usd / t.tokens for t in self._tally.values() if t.tokens > 0]

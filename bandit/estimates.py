@@ -1,61 +1,66 @@
-"""Running quality means per model and per (model, query type), shrunk hierarchically.
+"""Running quality means per model along a coarse-to-fine context path, shrunk hierarchically.
 
 VW's linear regression extrapolates badly where it has little data: a model
-tried a few times, or a query type it has not seen, gets a prediction driven
-by unrelated weights (we measured estimates clipped at 0 for the best model on
-a new query type). These plain means are the safety net the router shrinks
-VW's prediction towards, and the counts drive both that shrinkage and the
-optimism bonus:
+tried a few times, or a kind of prompt it has not seen, gets a prediction
+driven by unrelated weights (we measured estimates clipped at 0 for the best
+model on a new query type). These plain means are what the router shrinks
+VW's prediction towards, and their counts drive the posterior spread used for
+exploration.
 
-``mean(m, t) = (S[m,t] + k * mean(m)) / (n[m,t] + k)`` and
+A context is a path from coarse to fine, e.g. ``("code", "cx2")`` (query
+type, then complexity bucket). Each level's mean is shrunk towards its parent
+with ``strength`` pseudo-observations; the model level is shrunk towards
+``fallback`` (the catalog prior globally, the global estimate for an account):
+
 ``mean(m) = (S[m] + k * fallback) / (n[m] + k)``,
-
-where ``fallback`` is the catalog prior (globally) or the global estimate (for
-an account).
+``mean(m, c1..ci) = (S[m, c1..ci] + k * mean(m, c1..ci-1)) / (n[m, c1..ci] + k)``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
-def _key(model: str, query_type: str) -> str:
-    return f"{model}\t{query_type}"
+def _keys(model: str, context: Sequence[str]) -> list[str]:
+    """Keys of the model level and of every prefix of ``context``."""
+    return ["\t".join([model, *context[:depth]]) for depth in range(len(context) + 1)]
 
 
 @dataclass(slots=True)
 class QualityStats:
-    """Sums and counts of observed quality, per model and per (model, query type).
+    """Sums and counts of observed quality per model and context prefix.
 
     Example:
         >>> s = QualityStats()
         >>> for q in (1.0, 1.0, 0.0, 1.0):
-        ...     s.observe("m", "code", q)
-        >>> s.count("m", "code"), round(s.mean("m", "code", fallback=0.5, strength=2.0), 3)
+        ...     s.observe("m", ("code",), q)
+        >>> s.count("m", ("code",)), round(s.mean("m", ("code",), fallback=0.5, strength=2.0), 3)
         (4, 0.694)
     """
 
     sums: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
 
-    def observe(self, model: str, query_type: str, quality: float) -> None:
-        """Add one observed quality in [0, 1]."""
-        for key in (model, _key(model, query_type)):
+    def observe(self, model: str, context: Sequence[str], quality: float) -> None:
+        """Add one observed quality in [0, 1] at every level of ``context``."""
+        for key in _keys(model, context):
             self.sums[key] = self.sums.get(key, 0.0) + quality
             self.counts[key] = self.counts.get(key, 0) + 1
 
-    def count(self, model: str, query_type: str | None = None) -> int:
-        """Observations of ``model`` (on ``query_type`` if given)."""
-        key = model if query_type is None else _key(model, query_type)
-        return self.counts.get(key, 0)
+    def count(self, model: str, context: Sequence[str] = ()) -> int:
+        """Observations of ``model`` in exactly this context (all contexts if empty)."""
+        return self.counts.get(_keys(model, context)[-1], 0)
 
-    def mean(self, model: str, query_type: str, *, fallback: float, strength: float) -> float:
-        """Hierarchically shrunk mean quality of ``model`` on ``query_type``."""
-        n_model = self.counts.get(model, 0)
-        model_mean = (self.sums.get(model, 0.0) + strength * fallback) / (n_model + strength)
-        key = _key(model, query_type)
-        n_type = self.counts.get(key, 0)
-        return (self.sums.get(key, 0.0) + strength * model_mean) / (n_type + strength)
+    def mean(
+        self, model: str, context: Sequence[str], *, fallback: float, strength: float
+    ) -> float:
+        """Hierarchically shrunk mean quality of ``model`` in ``context``."""
+        estimate = fallback
+        for key in _keys(model, context):
+            n = self.counts.get(key, 0)
+            estimate = (self.sums.get(key, 0.0) + strength * estimate) / (n + strength)
+        return estimate
 
     def state(self) -> dict[str, dict[str, float]]:
         """A JSON-safe snapshot."""

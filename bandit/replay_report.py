@@ -6,12 +6,17 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from bandit import rewards
 from bandit.replay_data import ReplaySet
 
 
 def utility(score: float, cost: float, wtp: float) -> float:
-    """The benchmark's utility: ``score - cost / W`` (``W = inf`` gives the score)."""
-    return score if math.isinf(wtp) else score - cost / wtp
+    """The benchmark's utility: ``score - cost / W`` (``W = inf`` gives the score).
+
+    Computed by :func:`bandit.rewards.utility`, the function the router's
+    decisions use, with no latency term.
+    """
+    return rewards.utility(score, max(0.0, cost), 0.0, "quality", wtp=wtp)
 
 
 def _mean(values: Sequence[float]) -> float:

@@ -37,9 +37,9 @@ from bandit.estimates import QualityStats
 from bandit.exploration import probability_matching, squarecb
 from bandit.featurizer import to_vw
 from bandit.gating import TOTAL_KEY, Gate
-from bandit.objective import decision_utility
 from bandit.policy import QualityPolicy
 from bandit.prior import prior_quality
+from bandit.rewards import strategy_weights
 from bandit.serialization import pack, unpack
 from bandit.types import Decision, PromptFeatures, Stage, Strategy
 from providers.catalog import ModelSpec
@@ -82,8 +82,8 @@ class Router:
         self.set_models(models)
         self._global = QualityPolicy(config)
         self._updates = 0  # global rewards learned
-        self._stats = QualityStats()  # global quality means per model and query type
-        self._cost = CostModel(prior_obs=config.prior_strength)
+        self._stats = QualityStats()  # global quality means per model and context
+        self._cost = CostModel(prior_obs=config.cost_prior_calls)
         self._accounts = AccountCache(config, on_evict)
         self.model_version = "0"
 
@@ -127,16 +127,17 @@ class Router:
             for s in specs
         ]
 
-        def utilities(quality: Sequence[float]) -> list[float]:
-            return [
-                decision_utility(q, c, s.latency_ms, strategy, wtp=wtp)
-                for q, c, s in zip(quality, costs, specs, strict=True)
-            ]
+        # The same weights as rewards.utility: quality is learned, the rest is known.
+        weights = strategy_weights(strategy, wtp=wtp)
+        penalty = [weights.penalty(c, s.latency_ms) for c, s in zip(costs, specs, strict=True)]
 
-        qtype = features.query_type
-        q_global = self._global_quality(lines, specs, qtype)
+        def utilities(quality: Sequence[float]) -> list[float]:
+            return [q - p for q, p in zip(quality, penalty, strict=True)]
+
+        context = self._context(features)
+        q_global = self._global_quality(lines, specs, context)
         u_global = utilities(q_global)
-        p_global = self._explore(u_global, q_global, ids, qtype, self._stats, 1.0)
+        p_global = self._explore(u_global, q_global, ids, context, self._stats, self._updates, 1.0)
 
         state = self._accounts.get(account)
         counts = state.counts if state is not None else {TOTAL_KEY: 0}
@@ -145,27 +146,33 @@ class Router:
         u_final = u_global
         if state is not None and weight > 0.0:
             learned = state.policy.predict(lines)
-            q_account = self._account_quality(learned, ids, state, qtype, q_global)
+            q_account = self._account_quality(learned, ids, state, context, q_global)
             u_account = utilities(q_account)
-            sharpen = self.config.account_gamma_scale
-            p_account = self._explore(u_account, q_account, ids, qtype, state.stats, sharpen)
+            sharpen, total = self.config.account_gamma_scale, counts[TOTAL_KEY]
+            p_account = self._explore(
+                u_account, q_account, ids, context, state.stats, total, sharpen
+            )
             u_final = [
                 (1 - weight) * g + weight * a for g, a in zip(u_global, u_account, strict=True)
             ]
         final = self._gate.blend(p_global, p_account, weight)
         return self._sample(ids, final, u_final, weight, self._gate.stage(counts))
 
+    def _context(self, features: PromptFeatures) -> tuple[str, ...]:
+        """The coarse-to-fine context of the running means: query type, then complexity."""
+        path = (features.query_type, f"cx{min(3, int(features.complexity * 4))}")
+        return path[: self.config.context_levels]
+
     def _global_quality(
-        self, lines: Sequence[str], specs: Sequence[ModelSpec], query_type: str
+        self, lines: Sequence[str], specs: Sequence[ModelSpec], context: tuple[str, ...]
     ) -> list[float]:
         cfg = self.config
+        query_type = context[0] if context else ""
         out = []
         for spec, value in zip(specs, self._global.predict(lines), strict=True):
             prior = prior_quality(spec, query_type, cfg.default_prior_quality)
-            base = self._stats.mean(
-                spec.id, query_type, fallback=prior, strength=cfg.prior_strength
-            )
-            n = self._stats.count(spec.id, query_type)
+            base = self._stats.mean(spec.id, context, fallback=prior, strength=cfg.prior_strength)
+            n = self._stats.count(spec.id, context)
             out.append((n * value + cfg.vw_shrinkage * base) / (n + cfg.vw_shrinkage))
         return out
 
@@ -174,16 +181,16 @@ class Router:
         learned: Sequence[float],
         ids: Sequence[str],
         state: AccountState,
-        query_type: str,
+        context: tuple[str, ...],
         q_global: Sequence[float],
     ) -> list[float]:
         cfg = self.config
         out = []
         for model, value, fallback in zip(ids, learned, q_global, strict=True):
             base = state.stats.mean(
-                model, query_type, fallback=fallback, strength=cfg.account_shrinkage
+                model, context, fallback=fallback, strength=cfg.account_shrinkage
             )
-            n = state.stats.count(model, query_type)
+            n = state.stats.count(model, context)
             out.append((n * value + cfg.vw_shrinkage * base) / (n + cfg.vw_shrinkage))
         return out
 
@@ -192,8 +199,9 @@ class Router:
         utilities: Sequence[float],
         quality: Sequence[float],
         ids: Sequence[str],
-        query_type: str,
+        context: tuple[str, ...],
         stats: QualityStats,
+        updates: int,
         sharpen: float,
     ) -> list[float]:
         """The sampling distribution over ``ids`` given estimated utilities.
@@ -206,15 +214,20 @@ class Router:
         cfg = self.config
         floor = min(cfg.min_probability, 0.5 / len(ids))
         if cfg.exploration == "squarecb":
-            gamma = sharpen * cfg.gamma0 * math.sqrt(1.0 + self._updates)
-            bonus = [cfg.optimism / math.sqrt(1.0 + stats.count(m, query_type)) for m in ids]
+            gamma = sharpen * cfg.gamma0 * math.sqrt(1.0 + updates)
+            bonus = [cfg.optimism / math.sqrt(1.0 + stats.count(m, context)) for m in ids]
             return squarecb([u + b for u, b in zip(utilities, bonus, strict=True)], gamma, floor)
+        # Exploration decays with the number of updates (the schedule), on top of
+        # each model's own posterior spread.
+        scale = cfg.posterior_scale / sharpen / math.sqrt(1.0 + updates / cfg.decay_updates)
         stds = []
         for model, q in zip(ids, quality, strict=True):
-            n_type = stats.count(model, query_type)
-            n_eff = n_type + cfg.model_share * (stats.count(model) - n_type) + cfg.prior_strength
+            # Consistent with the shrinkage in QualityStats.mean: the estimate rests on
+            # this context's own observations plus prior_strength pseudo-observations
+            # of the coarser level, however much data that level has.
+            n_eff = stats.count(model, context) + cfg.prior_strength
             variance = max(q * (1.0 - q), cfg.min_variance)
-            stds.append(cfg.posterior_scale / sharpen * math.sqrt(variance / n_eff))
+            stds.append(scale * math.sqrt(variance / n_eff))
         return probability_matching(utilities, stds, self._rng, draws=cfg.draws, floor=floor)
 
     def _sample(
@@ -280,14 +293,14 @@ class Router:
         if scope in ("both", "global"):
             self._global.learn(lines)
             self._updates += 1
-            self._stats.observe(chosen, features.query_type, quality)
+            self._stats.observe(chosen, self._context(features), quality)
             if cost_usd is not None:
                 tokens_in, tokens_out = features.input_tokens, features.expected_output_tokens
                 self._cost.observe(specs[index], tokens_in, tokens_out, cost_usd)
         if scope in ("both", "account"):
             state = self._accounts.get_or_create(account)
             state.policy.learn(lines)
-            state.observe(chosen, features.query_type, quality)
+            state.observe(chosen, self._context(features), quality)
 
     # --- accounts --------------------------------------------------------------
     def reset_account(self, account: str) -> None:

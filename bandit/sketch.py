@@ -16,6 +16,7 @@ import zlib
 
 _WORD = re.compile(r"[a-z]+|\d+|[^\sa-z\d]", re.IGNORECASE)
 MAX_BUCKETS = 4096
+_SCAN_CHARS = 1200
 
 
 def lexical_sketch(text: str, *, buckets: int = 1024, limit: int = 48) -> tuple[int, ...]:
@@ -24,8 +25,8 @@ def lexical_sketch(text: str, *, buckets: int = 1024, limit: int = 48) -> tuple[
     Args:
         text: the prompt (all messages joined); never stored.
         buckets: number of hash buckets, at most 4096.
-        limit: how many distinct buckets to keep, from the start of the text,
-            where instructions usually are.
+        limit: how many distinct buckets to keep, from the first 1,200
+            characters of the text, where instructions usually are.
 
     Returns:
         Sorted, distinct bucket ids in ``[0, buckets)``.
@@ -38,8 +39,9 @@ def lexical_sketch(text: str, *, buckets: int = 1024, limit: int = 48) -> tuple[
     if not 0 < buckets <= MAX_BUCKETS:
         raise ValueError(f"buckets must be in (0, {MAX_BUCKETS}], got {buckets}")
     seen: set[int] = set()
-    for match in _WORD.finditer(text):
-        word = match.group(0).lower()
+    # Bounded scan: the head of a prompt carries its instructions, and the cost
+    # must not grow with pasted documents.
+    for word in _WORD.findall(text[:_SCAN_CHARS].lower()):
         if word.isdigit():
             word = "<num>"  # numbers vary per item and carry no kind signal
         seen.add(zlib.crc32(word.encode("utf-8")) % buckets)

@@ -9,7 +9,7 @@ from bandit.config import BanditConfig
 def test_lru_evicts_least_recently_used_and_calls_hook() -> None:
     evicted: dict[str, bytes] = {}
     cache = AccountCache(BanditConfig(max_accounts=2), on_evict=evicted.__setitem__)
-    cache.get_or_create("a").observe("m", "code", 1.0)
+    cache.get_or_create("a").observe("m", ("code",), 1.0)
     cache.get_or_create("b")
     assert cache.get("a") is not None  # touch a: b becomes the oldest
     cache.get_or_create("c")
@@ -24,7 +24,7 @@ def test_memory_cap_bounds_capacity() -> None:
 def test_exported_state_loads_back() -> None:
     cache = AccountCache(BanditConfig())
     state = cache.get_or_create("a")
-    state.observe("m", "code", 1.0)
+    state.observe("m", ("code",), 1.0)
     other = AccountCache(BanditConfig())
     other.load("a", state.to_bytes())
     loaded = other.get("a")
