@@ -44,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     p = argparse.ArgumentParser(prog="autoroute learner", description=__doc__.split("\n")[0])
     p.add_argument("--redis-url", default=env("AUTOROUTE_REDIS_URL"), help="Redis URL")
-    p.add_argument("--shard-count", type=int, default=int(env("AUTOROUTE_SHARDS", "4")))
+    p.add_argument(
+        "--shard-count", type=int, default=4, help="reward shards; must match the API's store"
+    )
+    p.add_argument("--cluster", action="store_true", help="Redis is a Redis Cluster")
     p.add_argument("--shards", type=_shard_list, default=None, help="e.g. 0,1 (default: all)")
     p.add_argument("--consumer", default=f"learner-{socket.gethostname()}")
     p.add_argument("--no-global", action="store_true", help="never own the global policy")
@@ -72,6 +75,7 @@ async def run_learner(
     seed: int | None = None,
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
+    cluster: bool = False,
 ) -> None:
     """Run a learner against ``redis_url`` until SIGTERM/SIGINT.
 
@@ -83,8 +87,9 @@ async def run_learner(
         seed: seed of the router's RNG (the learner never samples; kept for parity).
         metrics_port: serve Prometheus ``/metrics`` on this port (``None``: off).
         metrics_host: the address it binds (``0.0.0.0`` in a container).
+        cluster: ``redis_url`` is a Redis Cluster (see ``docs/scale-out.md``).
     """
-    store = RedisStore.from_url(redis_url, shards=shard_count)
+    store = RedisStore.from_url(redis_url, shards=shard_count, cluster=cluster)
     models = load_catalog(catalog).models
     router = Router(models, BanditConfig(), random.Random(seed))  # noqa: S311 - not crypto
     metrics = Metrics()
@@ -132,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             metrics_port=args.metrics_port,
             metrics_host=args.metrics_host,
+            cluster=args.cluster,
         )
     )
     return 0
