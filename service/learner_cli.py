@@ -45,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="autoroute learner", description=__doc__.split("\n")[0])
     p.add_argument("--redis-url", default=env("AUTOROUTE_REDIS_URL"), help="Redis URL")
     p.add_argument(
-        "--shard-count", type=int, default=4, help="reward shards; must match the API's store"
+        "--shard-count",
+        type=int,
+        default=int(env("AUTOROUTE_SHARDS", "4")),
+        help="reward shards, same as the API's AUTOROUTE_SHARDS (default: that variable, or 4)",
     )
     p.add_argument("--cluster", action="store_true", help="Redis is a Redis Cluster")
     p.add_argument("--shards", type=_shard_list, default=None, help="e.g. 0,1 (default: all)")
