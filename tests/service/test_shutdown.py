@@ -3,6 +3,7 @@ in-flight request finish, flushes its reward event, and exits within the deadlin
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -69,13 +70,17 @@ def serve(
         proc.wait(timeout=10)
 
 
-def chat_in_background(base: str, results: list[httpx.Response | Exception]) -> threading.Thread:
+def chat_in_background(
+    base: str, results: list[httpx.Response | Exception], stream: bool = False
+) -> threading.Thread:
+    body = {"model": "auto", "messages": [{"role": "user", "content": "slow one"}]}
+
     def run() -> None:
         try:
             results.append(
                 httpx.post(
                     f"{base}/v1/chat/completions",
-                    json={"model": "auto", "messages": [{"role": "user", "content": "slow one"}]},
+                    json={**body, "stream": stream},
                     headers={"Authorization": f"Bearer {KEY}"},
                     timeout=60,
                 )
@@ -96,13 +101,21 @@ def refuses_connections(base: str) -> bool:
     return False
 
 
+def request_id_of(answer: httpx.Response) -> str:
+    if answer.headers["content-type"].startswith("text/event-stream"):
+        assert answer.text.rstrip().endswith("data: [DONE]")
+        return str(json.loads(answer.text.split("data: ", 1)[1].split("\n", 1)[0])["id"])
+    return str(answer.json()["id"])
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 async def test_sigterm_finishes_in_flight_request_and_flushes_its_reward(
-    tmp_path: Path, redis_url: str, catalog_file: Path, upstream: FakeUpstream
+    tmp_path: Path, redis_url: str, catalog_file: Path, upstream: FakeUpstream, stream: bool
 ) -> None:
     upstream.set(delay_s=2.0)
     results: list[httpx.Response | Exception] = []
     with serve(tmp_path, redis_url, catalog_file, shutdown_timeout_s=15) as (proc, base):
-        thread = chat_in_background(base, results)
+        thread = chat_in_background(base, results, stream)
         poll("the slow request to reach the upstream", lambda: upstream.calls() == 1)
         proc.send_signal(signal.SIGTERM)
         sent = time.monotonic()
@@ -119,7 +132,7 @@ async def test_sigterm_finishes_in_flight_request_and_flushes_its_reward(
     assert len(results) == 1 and isinstance(results[0], httpx.Response), results
     answer = results[0]
     assert answer.status_code == 200, answer.text
-    request_id = answer.json()["id"]
+    request_id = request_id_of(answer)
     store = RedisStore.from_url(redis_url, shards=4)
     try:
         assert await store.get_decision(request_id) is not None
