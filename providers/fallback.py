@@ -4,7 +4,8 @@ Retryable errors (5xx, 429, timeouts, connection failures) move on to the next
 candidate; non-retryable ones (bad request, auth, unknown model, content
 policy) end the run at once, because another model would fail the same way.
 Models whose circuit is open, or that have no provider, are skipped without
-counting as an attempt. Every attempt is returned (or attached to the error)
+counting as an attempt; when every circuit is open, the model that reopens
+soonest is probed anyway (panic mode). Every attempt is returned (or attached to the error)
 so the caller can report each failure as a low reward for that model and set
 ``X-Autoroute-Attempts``.
 
@@ -120,12 +121,17 @@ class _Run:
     async def candidates(
         self, models: Sequence[ModelSpec], source: ProviderSource
     ) -> AsyncGenerator[tuple[ModelSpec, Provider, float], None]:
-        """Yield (model, provider, timeout) for each model worth trying, within bounds."""
+        """Yield (model, provider, timeout) for each model worth trying, within bounds.
+
+        When every candidate with a provider was skipped for an open circuit,
+        the one that reopens soonest is still tried once ("panic mode", as in
+        Envoy): refusing all traffic until the first cooldown ends turns a
+        two-second upstream outage into a thirty-second one for clients.
+        """
+        tried = False
+        shut: list[tuple[float, ModelSpec, Provider]] = []
         for model in models:
-            if len(self.attempts) >= self.policy.max_attempts:
-                return
-            remaining = self.deadline - self.clock()
-            if remaining <= 0:
+            if not self._within_bounds():
                 return
             try:
                 provider = source.provider_for(model)
@@ -137,8 +143,20 @@ class _Run:
                 wait = await self.breaker.retry_after(model.id)
                 if wait is not None:
                     self.reopens_in.append(wait)
+                shut.append((wait or 0.0, model, provider))
                 continue
-            yield model, provider, min(self.policy.attempt_timeout_s, remaining)
+            tried = True
+            yield model, provider, self._timeout()
+        if not tried and shut and self._within_bounds():
+            _, model, provider = min(shut, key=lambda item: item[0])
+            self.skipped.remove(model.id)
+            yield model, provider, self._timeout()
+
+    def _within_bounds(self) -> bool:
+        return len(self.attempts) < self.policy.max_attempts and self.deadline > self.clock()
+
+    def _timeout(self) -> float:
+        return min(self.policy.attempt_timeout_s, self.deadline - self.clock())
 
     async def failed(self, model: ModelSpec, exc: ProviderError, started: float) -> None:
         self.attempts.append(Attempt(model.id, exc.kind, self._ms(started), exc.status))

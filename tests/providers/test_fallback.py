@@ -219,10 +219,32 @@ async def test_open_circuit_is_skipped_and_failures_feed_the_breaker(
     assert upstream.calls["a"] == 1
 
 
-async def test_all_circuits_open_tells_when_to_retry(
+async def test_all_circuits_open_still_tries_the_one_reopening_soonest(
     scripted: tuple[ScriptedUpstream, ProviderRegistry],
 ) -> None:
-    _, registry = scripted
+    upstream, registry = scripted
+    breaker = CircuitBreaker(
+        MemoryCircuitStore(), CircuitConfig(consecutive_failures=1, cooldown_s=30)
+    )
+    await breaker.record_failure("a", retry_after=90)
+    await breaker.record_failure("b")
+
+    outcome = await complete_with_fallback(
+        pick("a", "b"), CHAT, providers=registry, policy=POLICY, breaker=breaker
+    )
+
+    assert outcome.result.text == "from b"
+    assert outcome.skipped == ("a",)
+    assert upstream.calls == {"b": 1}
+    assert await breaker.state("b") is CircuitState.CLOSED
+    assert await breaker.state("a") is CircuitState.OPEN
+
+
+async def test_all_circuits_open_and_panic_probe_fails_tells_when_to_retry(
+    scripted: tuple[ScriptedUpstream, ProviderRegistry],
+) -> None:
+    upstream, registry = scripted
+    upstream.behaviour["b"] = "server_error"
     breaker = CircuitBreaker(
         MemoryCircuitStore(), CircuitConfig(consecutive_failures=1, cooldown_s=30)
     )
@@ -234,9 +256,10 @@ async def test_all_circuits_open_tells_when_to_retry(
             pick("a", "b"), CHAT, providers=registry, policy=POLICY, breaker=breaker
         )
 
-    assert info.value.attempts == ()
-    assert info.value.skipped == ("a", "b")
+    assert [a.model_id for a in info.value.attempts] == ["b"]
+    assert info.value.skipped == ("a",)
     assert info.value.retry_after == pytest.approx(30, abs=1)
+    assert upstream.calls == {"b": 1}
 
 
 async def test_non_retryable_failure_does_not_trip_the_breaker(
