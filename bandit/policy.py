@@ -4,7 +4,7 @@ We run VW as ``--cb_adf`` regressing **quality only** (VW cost = -quality,
 bounded), and do exploration ourselves in :mod:`bandit.exploration`. Measured
 on ``data/replay/`` this beats ``--cb_explore_adf`` with cost folded into the
 reward: a known, large cost term makes exploration expensive and the
-regression slow (see the comparison table in :mod:`bandit.replay`).
+regression slow (see the comparison table in :mod:`bandit.router`).
 
 We use ``--cb_type mtr`` with the label probability set to 1 (a plain
 regression of the chosen model's quality, ``BanditConfig.importance_weighting``

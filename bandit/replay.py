@@ -8,17 +8,27 @@ recorded score (as the quality reward) and cost (bandit feedback), optionally
 accounts. ``--warm-start DIR`` streams another folder first; the results cover
 the evaluated folder only. Utility is ``score - cost_usd / W``.
 
-Design choice, measured on ``data/replay/`` (seed 1; mean utility, final
-quarter in parentheses), all with the same features:
+Stream order: the folders are sorted by source task, while live traffic
+interleaves kinds of prompts, so each folder is streamed in a random order
+drawn from ``--seed`` (independent of the router's own RNG); ``--in-order``
+keeps the file order, which turns the run into a test of adaptation to three
+abrupt shifts. Baselines are computed on the same stream: the best fixed
+model with hindsight (overall, and its utility on the final quarter), random
+choice (the mean over models) and the per-item oracle.
 
-========================================  ============  ============  ============
-routerbench_train                         W = inf       W = 0.01      W = 0.001
-========================================  ============  ============  ============
-best fixed model (hindsight)              see report    see report    see report
-========================================  ============  ============  ============
+Figures with the shipped ``BanditConfig`` (seed 1; mean utility, final
+quarter in parentheses; ``python -m bandit.replay DIR --wtp W --seed 1``):
 
-(The comparison table is filled in by the closing report of issue 2 and in
-``bandit/replay_compare.py``.)
+=================  =====  =================  ================================
+set                W      router             best fixed model
+=================  =====  =================  ================================
+routerbench_train  inf    0.853 (0.884)      0.879 (0.890) gpt-4-1106
+routerbench_train  0.01   0.745 (0.801)      0.738 (0.770) Yi-34B
+routerbench_train  0.001  0.490 (0.492)      0.500 (0.486) mistral-7b
+zeroeval           inf    0.923 (0.937)      0.937 (0.941) o1-mini
+zeroeval           0.01   0.833 (0.863)      0.861 (0.866) o1-mini
+zeroeval           0.001  0.614 (0.611)      0.619 (0.617) deepseek-v2.5
+=================  =====  =================  ================================
 
 Run ``python -m bandit.replay DIR --wtp 0.01 --seed 1`` (or ``autoroute replay``).
 """

@@ -9,6 +9,8 @@ import pytest
 from bandit.config import BanditConfig
 from bandit.featurizer import to_vw
 from bandit.router import Router
+from bandit.types import PromptFeatures, Strategy
+from providers.catalog import ModelSpec
 from tests.bandit.conftest import make_features, make_models
 
 
@@ -23,8 +25,12 @@ def _train(router: Router, account: str, rounds: int, best: dict[str, str]) -> N
         router.learn(account, feats, "quality", actions, d.chosen, d.probability, reward)
 
 
-def test_decision_is_valid_distribution() -> None:
-    router = Router(make_models(5), BanditConfig(), random.Random(0))
+EXPLORATIONS = ["thompson", "squarecb"]
+
+
+@pytest.mark.parametrize("exploration", EXPLORATIONS)
+def test_decision_is_valid_distribution(exploration: str) -> None:
+    router = Router(make_models(5), BanditConfig(exploration=exploration), random.Random(0))
     d = router.decide("a", make_features(), "auto")
     assert 0.0 < d.probability <= 1.0
     assert d.probabilities[d.chosen] == pytest.approx(d.probability)
@@ -41,8 +47,9 @@ def test_candidates_subset_is_respected() -> None:
         router.decide("a", make_features(), "auto", candidates=["nope"])
 
 
-def test_learns_planted_per_query_type_preference() -> None:
-    router = Router(make_models(4), BanditConfig(), random.Random(3))
+@pytest.mark.parametrize("exploration", EXPLORATIONS)
+def test_learns_planted_per_query_type_preference(exploration: str) -> None:
+    router = Router(make_models(4), BanditConfig(exploration=exploration), random.Random(3))
     best = {"code": "m1", "math": "m3"}
     _train(router, "acct", 400, best)
     for qtype, model in best.items():
@@ -75,7 +82,7 @@ def _taste(router: Router, rounds: int, tastes: dict[str, str]) -> None:
             router.learn(account, feats, "quality", actions, d.chosen, d.probability, reward)
 
 
-@pytest.mark.parametrize("exploration", ["thompson", "squarecb"])
+@pytest.mark.parametrize("exploration", EXPLORATIONS)
 def test_two_accounts_with_opposite_tastes_each_get_their_own(exploration: str) -> None:
     router = Router(make_models(3), BanditConfig(exploration=exploration), random.Random(5))
     _taste(router, 250, {"alice": "m0", "bob": "m2"})
@@ -153,3 +160,19 @@ def test_evicted_accounts_are_handed_to_the_hook() -> None:
     for account in ("a", "b", "c"):
         router.learn(account, make_features(), "auto", ["m0", "m1"], "m0", 0.5, 1.0)
     assert evicted == ["a"] and router.cached_accounts() == ["b", "c"]
+
+
+def test_day_one_routing_follows_the_catalog_prior() -> None:
+    frontier = ModelSpec("frontier", "p", "f", 10.0, 30.0, tier=1)
+    small = ModelSpec("small", "p", "s", 0.1, 0.3, tier=3)
+    coder = ModelSpec("coder", "p", "c", 1.0, 3.0, tier=2, quality={"code": 0.95})
+    router = Router([frontier, small, coder], BanditConfig(), random.Random(0))
+    feats = make_features("math", input_tokens=2000, expected_output_tokens=1000)
+
+    def top(strategy: Strategy, f: PromptFeatures = feats) -> str:
+        probs = router.decide("new", f, strategy).probabilities
+        return max(probs, key=probs.__getitem__)
+
+    assert top("quality") == "frontier"
+    assert top("cost") == "small"
+    assert top("quality", make_features("code")) == "coder"
