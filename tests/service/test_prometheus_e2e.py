@@ -35,12 +35,16 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from service.app import create_app
 from service.settings import Settings
 from tests.deploy.promql import metric_names
+from tests.service.conftest import ALICE
+from tests.utils.fake_upstream import FakeUpstream
 from tests.utils.live_server import live_server
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "sk-e2e-prometheus-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 CHATS = 6
+FAILOVER_CHATS = 12
+PINNED_FAILURES = 6  # more than the breaker's 5 consecutive failures
 # Series that chats and ratings alone produce: panels built only on them must show data.
 PRODUCED_BY_TRAFFIC = frozenset(
     {
@@ -51,6 +55,14 @@ PRODUCED_BY_TRAFFIC = frozenset(
         "autoroute_tokens_total",
         "autoroute_cost_usd_total",
         "autoroute_rewards_total",
+    }
+)
+# ... plus what failing upstreams produce.
+FAILOVER_SERIES = frozenset(
+    {
+        "autoroute_fallbacks_total",
+        "autoroute_provider_errors_total",
+        "autoroute_circuit_open",
     }
 )
 # ... plus what the API's routing gauges and a separate learner publish (Redis mode).
@@ -170,21 +182,10 @@ def grafana_to_promql(expr: str) -> str:
     return expr.replace("$query_type", ".*")
 
 
-@pytest.fixture
-def app_settings(tmp_path: Path) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        data_dir=tmp_path / "data",
-        api_keys=f"{KEY}:e2e",
-        hash_secret="e2e-hash-secret-0123456789",
-        seed=3,
-    )
-
-
 def drive_traffic(base_url: str) -> list[str]:
     """Send CHATS chats and rate every one; returns the request ids."""
     request_ids = []
-    with httpx.Client(base_url=base_url, headers=AUTH, timeout=30) as client:
+    with httpx.Client(base_url=base_url, headers=ALICE, timeout=30) as client:
         for i in range(CHATS):
             content = ["Write a python function to add two numbers.", "What is 2 + 2?"][i % 2]
             resp = client.post(
@@ -199,18 +200,48 @@ def drive_traffic(base_url: str) -> list[str]:
     return request_ids
 
 
+def drive_failover(base_url: str, upstream: FakeUpstream, prometheus: Prometheus) -> None:
+    """Every upstream model but ``small`` fails: chats still succeed, through fallbacks."""
+    upstream.set(mode="error", status=503)
+    upstream.set("small", mode="answer")
+    with httpx.Client(base_url=base_url, headers=ALICE, timeout=30) as client:
+        for _ in range(FAILOVER_CHATS):
+            resp = client.post(
+                "/v1/chat/completions",
+                json={"model": "auto", "messages": [{"role": "user", "content": "Hello?"}]},
+            )
+            assert resp.status_code == 200, resp.text
+            assert resp.json()["model"] == "local-small"
+        # The router soon stops trying the failing models; pinning one fails until
+        # its circuit opens.
+        failed = 'autoroute_requests_total{route="/v1/chat/completions",status=~"5.."}'
+        for i in range(PINNED_FAILURES):
+            resp = client.post(
+                "/v1/chat/completions",
+                json={"model": "local-large", "messages": [{"role": "user", "content": "Hi"}]},
+            )
+            assert resp.status_code >= 500, resp.text
+            if i == 0:
+                # rate() cannot see the jump of a series' first sample: let Prometheus
+                # scrape the new 5xx series once before the other failures.
+                poll("the first 5xx scraped", lambda: prometheus.scalar(failed) is not None)
+
+
 def test_prometheus_scrapes_the_app_and_sees_the_traffic(
-    app_settings: Settings, tmp_path: Path
+    make_settings: Callable[..., Settings], upstream: FakeUpstream, tmp_path: Path
 ) -> None:
+    """Embedded app with fake upstream models: traffic, ratings, then a failover."""
     prometheus_bin = require_binary("prometheus")
     promtool = require_binary("promtool")
-    with live_server(create_app(app_settings)) as server:
+    with live_server(create_app(make_settings())) as server:
         api_target = server.base_url.removeprefix("http://")
         targets = {"autoroute-api": api_target}
         with start_prometheus(prometheus_bin, tmp_path, targets) as prometheus:
             drive_traffic(server.base_url)
+            drive_failover(server.base_url, upstream, prometheus)
             check_series(prometheus)
-            check_dashboards_and_rules(prometheus)
+            check_failover_series(prometheus)
+            check_dashboards_and_rules(prometheus, PRODUCED_BY_TRAFFIC | FAILOVER_SERIES)
         body = httpx.get(f"{server.base_url}/metrics", timeout=5).content
     lint = subprocess.run(
         [promtool, "check", "metrics"], input=body, capture_output=True, timeout=30
@@ -218,14 +249,45 @@ def test_prometheus_scrapes_the_app_and_sees_the_traffic(
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
+def check_failover_series(prometheus: Prometheus) -> None:
+    """Fallbacks, provider errors and open circuits reach Prometheus, and an alert is pending."""
+
+    def open_models() -> set[str]:
+        result = prometheus.query("autoroute_circuit_open == 1")["data"]["result"]
+        return {r["metric"]["model"] for r in result}
+
+    opened = poll("an open circuit", open_models)
+    assert "local-small" not in opened
+    assert prometheus.scalar('autoroute_circuit_open{model="local-small"}') == 0
+    assert (prometheus.scalar("sum(autoroute_fallbacks_total)") or 0) > 0
+    errors = 'sum(autoroute_provider_errors_total{model!="local-small"})'
+    assert (prometheus.scalar(errors) or 0) >= 5  # consecutive failures open a circuit
+
+    assert "local-large" in opened
+    failed = 'sum(autoroute_requests_total{route="/v1/chat/completions",status=~"5.."})'
+    assert prometheus.scalar(failed) == PINNED_FAILURES
+
+    def pending() -> set[tuple[str, str]]:
+        alerts = httpx.get(f"{prometheus.base_url}/api/v1/alerts", timeout=5).json()
+        return {
+            (a["labels"]["alertname"], a["labels"].get("model", ""))
+            for a in alerts["data"]["alerts"]
+            if a["state"] == "pending"  # their ``for`` has not elapsed yet
+        }
+
+    expected = {("AutorouteCircuitOpen", "local-large"), ("AutorouteHighErrorRate", "")}
+    poll(f"alerts {expected} pending", lambda: expected <= pending())
+
+
 def check_series(prometheus: Prometheus) -> None:
+    total = CHATS + FAILOVER_CHATS
     chats = 'sum(autoroute_requests_total{route="/v1/chat/completions",status="200"})'
-    poll(f"{chats} == {CHATS}", lambda: prometheus.scalar(chats) == CHATS)
+    poll(f"{chats} == {total}", lambda: prometheus.scalar(chats) == total)
     assert prometheus.scalar('up{job="autoroute-api"}') == 1
-    assert prometheus.scalar("sum(autoroute_routed_total)") == CHATS
-    assert (prometheus.scalar("sum(autoroute_provider_latency_seconds_count)") or 0) >= CHATS
+    assert (prometheus.scalar("sum(autoroute_routed_total)") or 0) >= total
+    assert (prometheus.scalar("sum(autoroute_provider_latency_seconds_count)") or 0) >= total
     assert (prometheus.scalar('sum(autoroute_tokens_total{direction="output"})') or 0) > 0
-    assert prometheus.scalar("sum(autoroute_router_overhead_seconds_count)") == CHATS
+    assert (prometheus.scalar("sum(autoroute_router_overhead_seconds_count)") or 0) >= total
     ratings = 'sum(autoroute_rewards_total{kind="rating"})'
     poll(f"{ratings} == {CHATS}", lambda: prometheus.scalar(ratings) == CHATS)
     models = prometheus.query("count by (model) (autoroute_routed_total)")["data"]["result"]
