@@ -1,13 +1,20 @@
-"""A real Prometheus scrapes a real autoroute app; its HTTP API must return our series.
+"""A real Prometheus scrapes real autoroute processes; its HTTP API must return our series.
 
-The app (``create_app`` with the embedded store and the simulated provider) runs
-on loopback; Debian's ``prometheus`` binary scrapes it every second with the
-alert rules of ``deploy/prometheus/alerts.yml`` loaded. After driving chats and
-ratings through the API, the test polls Prometheus's query API (bounded) until
-the series carry the values the traffic implies, then checks that every
-Grafana panel's query is accepted by this Prometheus.
+Debian's ``prometheus`` binary scrapes every second, with the alert rules of
+``deploy/prometheus/alerts.yml`` loaded, and the tests poll its query API
+(bounded) until the series carry the values the traffic implies:
 
-Locally the test skips without the binaries; in CI (``AUTOROUTE_REQUIRE_REDIS=1``,
+- the embedded app (``create_app``, fake upstream models on loopback): chats,
+  ratings, then a failover that opens a circuit, so the circuit and error-rate
+  alerts go pending; ``promtool check metrics`` lints the real ``/metrics``;
+- the Redis deployment: ``autoroute serve --workers 2`` and ``autoroute
+  learner --metrics-port``, each scraped: one merged total across workers, and
+  the learner's rewards, lag and model-age series.
+
+Both check that every Grafana panel query parses in this Prometheus, and that
+panels built only on series the scenario produces show data.
+
+Locally the tests skip without the binaries; in CI (``AUTOROUTE_REQUIRE_REDIS=1``,
 set by ``.ci/run``, which also installs them) a missing binary is a failure.
 """
 
