@@ -40,8 +40,9 @@ def lexical_sketch(text: str, *, buckets: int = 1024, limit: int = 48) -> tuple[
         raise ValueError(f"buckets must be in (0, {MAX_BUCKETS}], got {buckets}")
     seen: set[int] = set()
     # Bounded scan: the head of a prompt carries its instructions, and the cost
-    # must not grow with pasted documents.
-    for word in _WORD.findall(text[:_SCAN_CHARS].lower()):
+    # must not grow with pasted documents. Distinct words in first-seen order
+    # give the same buckets with fewer hashes.
+    for word in dict.fromkeys(_WORD.findall(text[:_SCAN_CHARS].lower())):
         if word.isdigit():
             word = "<num>"  # numbers vary per item and carry no kind signal
         seen.add(zlib.crc32(word.encode("utf-8")) % buckets)
