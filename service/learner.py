@@ -382,7 +382,7 @@ class Learner:
             self._metrics.set_learner_lag(*await self._store.backlog())
 
     async def _preload(self, shards: list[int]) -> None:
-        """Load the committed policies of the newly held shards' accounts.
+        """Reload the committed policies of the newly held shards' accounts.
 
         Embedded mode serves from this very router, so a restart must bring
         learned accounts back at once, not on their next reward. Only as many
@@ -390,6 +390,11 @@ class Learner:
         first (versions are commit times); the others load on their next reward.
         """
         total = self._store.shards
+        # Another learner may have advanced these accounts while the shard was
+        # not ours: drop what this router remembers, load what is committed.
+        self._policies.forget(
+            {a for a in self._router.cached_accounts() if shard_of(a, total) in shards}
+        )
         versions = [
             (version, key.partition(":")[2])
             for key, version in (await self._store.snapshot_versions()).items()

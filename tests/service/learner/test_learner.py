@@ -234,3 +234,19 @@ async def test_failed_first_global_commit_reloads_the_initial_policy(
     assert snap is not None and global_count(snap[1]) == 10
     assert global_count(router.export_global()) == 10
     await store.close()
+
+
+async def test_regained_shard_reloads_accounts_another_learner_advanced(
+    store: Store, make_router: Callable[[], Router]
+) -> None:
+    first_router = make_router()
+    first = learner(store, first_router, consumer="first")
+    await _publish_auto(store, ["acct-x"], 5)
+    await first.run(until_idle=True)  # releases its leases when it returns
+    await _publish_auto(store, ["acct-x"], 5)
+    await learner(store, make_router(), consumer="second").run(until_idle=True)
+    await _publish_auto(store, ["acct-x"], 5)
+    await first.run(until_idle=True)  # same process again, with a stale cached policy
+    assert first_router.account_samples("acct-x")["*"] == 15
+    snap = await store.get_snapshot("account:acct-x")
+    assert snap is not None and account_count(make_router(), "acct-x", snap[1]) == 15
