@@ -41,6 +41,7 @@ from service.learner_global import GlobalOwner, now_ms
 from service.learner_policies import Policies
 from service.learner_reader import RewardReader
 from service.learner_rewards import Blend, plan_event
+from service.learner_shards import ShardLeases
 from service.metrics import Metrics
 from service.store.base import (
     DecisionRecord,
@@ -83,12 +84,11 @@ class Learner:
         self._store, self._router, self._blend = store, router, blend
         self._policies = Policies(store, router)
         self._metrics = metrics
-        total = store.shards
-        self._wanted = sorted(config.shards) if config.shards is not None else list(range(total))
-        if not self._wanted or any(not 0 <= s < total for s in self._wanted):
-            raise ValueError(f"shards must be a non-empty subset of 0..{total - 1}")
         self.owner = f"{config.consumer}:{uuid.uuid4().hex[:12]}"
-        self._held: set[int] = set()
+        self._leases = ShardLeases(
+            store, self.owner, store.shards, config.shards, config.balance, config.lease_ttl_ms
+        )
+        self._held = self._leases.held
         self._batches: dict[int, ShardBatch] = {}
         self._global = (
             GlobalOwner(store, router, self.owner, config.lease_ttl_ms, self._policies.learn_global)
@@ -353,22 +353,17 @@ class Learner:
             self._global.held = False  # reload the committed global state on re-acquire
 
     async def _maintain(self) -> None:
-        """Renew or take shard leases, and compete for the global one."""
+        """Renew, take or shed shard leases, and compete for the global one."""
         self._due["lease"] = time.monotonic()
-        gained = []
-        for shard in self._wanted:
-            ok = await self._store.acquire_lease(
-                f"shard:{shard}", self.owner, self.config.lease_ttl_ms
-            )
-            if ok and shard not in self._held:
-                self._held.add(shard)
-                gained.append(shard)
-                self._reader.recover()
-            elif not ok and shard in self._held:
-                logger.warning("lost the lease of shard %d", shard)
-                self._held.discard(shard)
-                self._forget(self._batches.pop(shard, ShardBatch()))
+        gained, lost = await self._leases.renew()
+        for shard in lost:
+            self._forget(self._batches.pop(shard, ShardBatch()))
+        surplus = self._leases.surplus()
+        if surplus:
+            await self._commit_shards()  # nothing uncommitted may outlive the lease
+            await self._leases.release(surplus)
         if gained:
+            self._reader.recover()
             await self._preload(gained)
         if self._global is not None:
             await self._global.maintain(before_change=self._commit_shards)
@@ -406,9 +401,7 @@ class Learner:
     async def _shutdown(self) -> None:
         try:
             await self._commit()
-            for shard in list(self._held):
-                await self._store.release_lease(f"shard:{shard}", self.owner)
-            self._held.clear()
+            await self._leases.release(sorted(self._held))
             if self._global is not None:
                 await self._global.release()
         except StoreUnavailable as exc:

@@ -33,9 +33,11 @@ from service.store.redis_store import RedisStore
 logger = logging.getLogger(__name__)
 
 
-def _shard_list(raw: str) -> tuple[int, ...] | None:
+def _shard_list(raw: str) -> tuple[int, ...] | str | None:
     if raw in ("", "all"):
         return None
+    if raw == "auto":
+        return "auto"
     return tuple(int(part) for part in raw.split(",") if part.strip())
 
 
@@ -51,7 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="reward shards, same as the API's AUTOROUTE_SHARDS (default: that variable, or 4)",
     )
     p.add_argument("--cluster", action="store_true", help="Redis is a Redis Cluster")
-    p.add_argument("--shards", type=_shard_list, default=None, help="e.g. 0,1 (default: all)")
+    p.add_argument(
+        "--shards",
+        type=_shard_list,
+        default=None,
+        help="e.g. 0,1; 'auto' shares all shards with the other live learners (default: all)",
+    )
     p.add_argument("--consumer", default=f"learner-{socket.gethostname()}")
     p.add_argument("--no-global", action="store_true", help="never own the global policy")
     p.add_argument("--snapshot-interval", type=float, default=0.5, help="seconds")
@@ -121,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = LearnerConfig(
-        shards=args.shards,
+        shards=None if args.shards == "auto" else args.shards,
+        balance=args.shards == "auto",
         consumer=args.consumer,
         global_policy=not args.no_global,
         rules=RewardRules(reward_window_s=args.reward_window),

@@ -14,6 +14,8 @@ class LearnerConfig:
 
     Attributes:
         shards: the shards this process serves (``None``: all of the store's).
+        balance: ignore ``shards``; hold a fair share of all shards, shared
+            with the other live learners (see :mod:`service.learner_shards`).
         consumer: consumer name in the group; keep it stable across restarts
             so a restarted learner picks up its own pending entries at once.
         global_policy: compete for the global lease (one owner at a time).
@@ -26,6 +28,7 @@ class LearnerConfig:
     """
 
     shards: tuple[int, ...] | None = None
+    balance: bool = False
     consumer: str = field(default_factory=lambda: f"learner-{socket.gethostname()}")
     global_policy: bool = True
     rules: RewardRules = field(default_factory=RewardRules)

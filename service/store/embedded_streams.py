@@ -41,6 +41,7 @@ class EmbeddedStreams:
         self.shards = shards
         self._retention_s = ledger_retention_s
         self._leases: dict[str, tuple[str, float]] = {}
+        self._members: dict[str, float] = {}
         self._wakeup: asyncio.Event | None = None
         self._wakeup_loop: asyncio.AbstractEventLoop | None = None
 
@@ -360,3 +361,10 @@ class EmbeddedStreams:
         holder = self._leases.get(name)
         if holder is not None and holder[0] == owner:
             del self._leases[name]
+
+    async def heartbeat(self, member: str, ttl_ms: int) -> int:
+        """Mark learner ``member`` alive for ``ttl_ms``; returns how many are alive."""
+        now = time.monotonic()
+        self._members[member] = now + ttl_ms / 1000
+        self._members = {m: t for m, t in self._members.items() if t > now}
+        return len(self._members)

@@ -95,6 +95,11 @@ class Keys:
     def global_lease(self) -> str:
         return f"{self.prefix}:{{global}}:lease"
 
+    @property
+    def members(self) -> str:
+        """Live learners (sorted set: token -> expiry of its last heartbeat)."""
+        return f"{self.prefix}:{{global}}:members"
+
     def decision(self, request_id: str) -> str:
         return f"{self.prefix}:dec:{{{request_id}}}"
 

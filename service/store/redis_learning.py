@@ -189,3 +189,13 @@ class RedisLearning(RedisStreams):
         """Give a lease up, if ``owner`` holds it."""
         with self._guard():
             await self._release(keys=[self._keys.lease(name)], args=[owner])
+
+    async def heartbeat(self, member: str, ttl_ms: int) -> int:
+        """Mark learner ``member`` alive for ``ttl_ms``; returns how many are alive."""
+        key, now = self._keys.members, time.time()
+        with self._guard():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.zadd(key, {member: now + ttl_ms / 1000})  # score: when it expires
+            pipe.zremrangebyscore(key, "-inf", now)
+            pipe.zcard(key)
+            return int((await pipe.execute())[-1])

@@ -75,3 +75,53 @@ async def test_two_learners_split_shards_and_one_owns_global(
             await task
         await store_a.close()
         await store_b.close()
+
+
+async def test_balanced_learners_share_shards_and_take_over_a_dead_ones(
+    redis_url: str, make_router: Callable[[], Router]
+) -> None:
+    stores = [RedisStore.from_url(redis_url, shards=SHARDS) for _ in range(2)]
+    a, b = (
+        learner(s, make_router(), consumer=f"auto-{i}", balance=True, lease_ttl_ms=600,
+                snapshot_interval_s=0.05)
+        for i, s in enumerate(stores)
+    )  # fmt: skip
+    tasks = {a: asyncio.create_task(a.run())}
+
+    async def holds(who: Learner, n: int) -> bool:
+        return len(who.held_shards) == n
+
+    async def global_has(n: int) -> bool:
+        snap = await stores[0].get_snapshot("global")
+        return snap is not None and global_count(snap[1]) == n
+
+    try:
+        await _until(lambda: holds(a, 4))  # alone: every shard
+        tasks[b] = asyncio.create_task(b.run())
+        await _until(lambda: _split_evenly(a, b))
+        await _publish(stores[0], ACCOUNTS, 100)
+        await _until(lambda: global_has(100))
+
+        # b dies without committing or releasing anything (as if killed):
+        # a takes its shards over once b's heartbeat and leases expire
+        b._shutdown = _nothing  # type: ignore[method-assign]
+        tasks.pop(b).cancel()
+        await _until(lambda: holds(a, 4))
+        await _publish(stores[0], ACCOUNTS, 100)
+        await _until(lambda: global_has(200))
+        assert (await stores[0].ledger_stats())["learned"] == 200
+    finally:
+        for learner_, task in tasks.items():
+            learner_.stop()
+            await task
+        for store in stores:
+            await store.close()
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _split_evenly(a: Learner, b: Learner) -> bool:
+    mine, theirs = set(a.held_shards), set(b.held_shards)
+    return len(mine) == len(theirs) == 2 and not mine & theirs

@@ -198,6 +198,13 @@ async def test_leases_are_exclusive_renewable_and_releasable(store: Store) -> No
     assert await store.acquire_lease("global", "b", 10_000)
 
 
+async def test_heartbeat_counts_live_learners(store: Store) -> None:
+    assert await store.heartbeat("a", 10_000) == 1
+    assert await store.heartbeat("b", 10_000) == 2
+    assert await store.heartbeat("a", 10_000) == 2
+    assert await store.heartbeat("c", 0) == 2  # seen, but its heartbeat is already stale
+
+
 async def test_due_decisions_get_one_default_event(store: Store) -> None:
     silent = make_decision("acct-e", created_at=time.time() - 10)
     fresh = make_decision("acct-e")
