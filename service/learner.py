@@ -363,7 +363,7 @@ class Learner:
             await self._commit_shards()  # nothing uncommitted may outlive the lease
             await self._leases.release(surplus)
         if gained:
-            self._reader.recover()
+            self._reader.take_over(gained)
             await self._preload(gained)
         if self._global is not None:
             await self._global.maintain(before_change=self._commit_shards)

@@ -41,11 +41,22 @@ class RewardReader:
         self._stats = stats
         self._errors: dict[str, str] = {}
         self._recovered: set[str] = set()
+        self._takeover: list[int] = []
         self.recovering = True
 
     def recover(self) -> None:
         """Re-read this consumer's own pending entries before anything new."""
         self.recovering = True
+
+    def take_over(self, shards: list[int]) -> None:
+        """Newly held shards: claim what their previous holder left pending, now.
+
+        Whoever held them before either released them after a commit (nothing
+        pending) or died; a zombie cannot commit without the lease, so taking
+        its entries at once is safe and spares waiting ``claim_idle_ms``.
+        """
+        self._takeover.extend(shards)
+        self.recover()
 
     def failed(self, entry_id: str, reason: str) -> None:
         """Remember why an entry failed; it stays pending and is retried."""
@@ -63,8 +74,12 @@ class RewardReader:
                 return await self._screen(fresh)
             self.recovering, self._recovered = False, set()
         entries: list[StreamEntry] = []
+        taken = [s for s in self._takeover if s in shards]
+        self._takeover = []
+        if taken:
+            entries = await self._store.claim_stale(self._consumer, taken, 0, self._count)
         if claim_idle_ms is not None:
-            entries = await self._store.claim_stale(
+            entries += await self._store.claim_stale(
                 self._consumer, shards, claim_idle_ms, self._count
             )
         block = 0 if entries else block_ms
