@@ -26,3 +26,13 @@ def test_different_prompts_differ() -> None:
 def test_bucket_count_is_capped() -> None:
     with pytest.raises(ValueError):
         lexical_sketch("x", buckets=10_000)
+
+
+def test_key_changes_buckets_and_default_is_unkeyed() -> None:
+    text = "Write a Python function that sorts a list of numbers"
+    unkeyed = lexical_sketch(text)
+    assert lexical_sketch(text, key=None) == unkeyed
+    keyed = lexical_sketch(text, key=b"deployment secret")
+    assert keyed == lexical_sketch(text, key=b"deployment secret")
+    assert keyed != unkeyed and keyed != lexical_sketch(text, key=b"another secret")
+    assert all(0 <= b < 1024 for b in keyed)
