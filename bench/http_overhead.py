@@ -26,31 +26,26 @@ shows whether the server had its core to itself.
 Run alone with ``python -m bench.http_overhead``. ``BENCH_HTTP_SECONDS`` sets the
 length of each phase (default 3 s), ``BENCH_HTTP_ROUNDS`` the rounds (default 3)
 and ``BENCH_HTTP_TARGETS`` the targets (default
-``direct,floor,floor_aiohttp,autoroute,litellm``; ``autoroute_redis``, autoroute
-with a Redis store, runs on request).
+``direct,floor,floor_aiohttp,autoroute,litellm``; ``floor_httpx_aiohttp``,
+``autoroute_aiohttp_transport`` and ``autoroute_redis`` run on request). The
+targets and how each is started live in ``bench/http_targets.py``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 from tempfile import TemporaryDirectory
 from typing import Any
 
 from bench import procs
+from bench.http_targets import DEFAULT_TARGETS, LOAD_CPU, LUA, SERVER_CPU, Target, start_all
 from bench.litellm import proxy as litellm_proxy
 
-ROOT = Path(__file__).resolve().parents[1]
-LUA = ROOT / "bench" / "wrk" / "chat.lua"
-SERVER_CPU = "0"
-LOAD_CPU = "1"
-API_KEY = "sk-bench-0001"
 SATURATION_CONNECTIONS = 32
 
 TARGETS = {
@@ -59,87 +54,6 @@ TARGETS = {
     "rps_per_core": 1000.0,
     "vs_litellm": 15.0,
 }
-
-# A small mix of request shapes, so per-request work (features, token
-# estimates) is not measured on one cached prompt.
-PROMPTS = (
-    "hi",
-    "Write a Python function that merges two sorted lists in linear time.",
-    "What is the integral of x^2 * sin(x) dx? Show the steps.",
-    "Summarise in two sentences: " + "The quarterly report shows revenue grew. " * 12,
-    "Translate to French: the meeting is moved to Thursday afternoon.",
-    "Write a short poem about a lighthouse keeper who collects lost letters.",
-)
-
-CATALOG_YAML = """\
-replace: true
-models:
-{models}"""
-
-CATALOG_MODEL = """\
-  - id: {id}
-    provider: openai_compatible
-    base_url: {base_url}
-    upstream_model: fake-model
-    input_usd_per_mtok: {price_in}
-    output_usd_per_mtok: {price_out}
-    tier: {tier}
-"""
-
-
-def write_bodies(path: Path, model: str) -> Path:
-    """One Chat Completions body per line, for chat.lua to cycle through."""
-    lines = [
-        json.dumps({"model": model, "messages": [{"role": "user", "content": p}]}) for p in PROMPTS
-    ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def write_catalog(path: Path, upstream_url: str) -> Path:
-    """Three models, all served by the fake upstream, so the policy has a real choice."""
-    models = [
-        ("local-small", 0.1, 0.2, 3),
-        ("local-medium", 1.0, 2.0, 2),
-        ("local-large", 5.0, 15.0, 1),
-    ]
-    text = "".join(
-        CATALOG_MODEL.format(id=i, base_url=upstream_url, price_in=a, price_out=b, tier=t)
-        for i, a, b, t in models
-    )
-    path.write_text(CATALOG_YAML.format(models=text))
-    return path
-
-
-def autoroute_command(port: int) -> list[str]:
-    """``autoroute serve`` from the project's virtualenv, one worker.
-
-    Access logs are off (``--log-level warning``), as they are for LiteLLM
-    (``LITELLM_LOG=ERROR``), so neither pays for a log line per request.
-    """
-    cli = shutil.which("autoroute", path=str(ROOT / ".venv" / "bin")) or "autoroute"
-    argv = [cli, "serve", "--host", "127.0.0.1", "--port", str(port)]
-    return argv + ["--workers", "1", "--log-level", "warning"]
-
-
-def autoroute_environment(workdir: Path, upstream_url: str) -> dict[str, str]:
-    """A self-contained autoroute: the bench catalog, one static key, a fresh data dir."""
-    return {
-        "AUTOROUTE_CATALOG": str(write_catalog(workdir / "catalog.yaml", upstream_url)),
-        "AUTOROUTE_API_KEYS": f"{API_KEY}:bench-account",
-        "AUTOROUTE_DATA_DIR": str(workdir / "data"),
-    }
-
-
-@dataclass
-class Target:
-    """One thing wrk is pointed at; ``server`` is None for the upstream itself."""
-
-    name: str
-    url: str
-    bodies: Path
-    key: str
-    server: procs.Server | None = None
 
 
 def phase(target: Target, connections: int, seconds: float) -> dict[str, Any]:
@@ -152,125 +66,6 @@ def phase(target: Target, connections: int, seconds: float) -> dict[str, Any]:
         cpu = target.server.cpu_seconds() - before
         stats["server_cpu_us_per_request"] = round(cpu * 1e6 / stats["requests"], 1)
     return stats
-
-
-def _start_direct(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
-    bodies = write_bodies(workdir / "bodies-direct.jsonl", "fake-model")
-    return Target("direct", f"{upstream_url}/chat/completions", bodies, "")
-
-
-def _autoroute(name: str, launcher: str | None) -> Callable[[ExitStack, Path, str], Target]:
-    """Start ``autoroute serve``, or the same through a ``bench.whatif_*`` launcher."""
-
-    def start(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
-        port = procs.free_port()
-        (workdir / name).mkdir()
-        env = autoroute_environment(workdir / name, upstream_url)
-        argv = autoroute_command(port)
-        if launcher is not None:
-            argv = procs.python_module(launcher, *argv[1:])
-        server = stack.enter_context(procs.Server(name, argv, env, cpu=SERVER_CPU, logdir=workdir))
-        bodies = write_bodies(workdir / f"bodies-{name}.jsonl", "auto")
-        url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        return Target(name, url, bodies, API_KEY, server)
-
-    return start
-
-
-def _start_autoroute_redis(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
-    """autoroute on Redis (the multi-worker deployment's store), still one worker.
-
-    redis-server runs on the load core; the learner is not started, since the
-    request path only appends to the reward stream.
-    """
-    redis = shutil.which("redis-server")
-    if not redis:
-        raise procs.BenchError("redis-server not found: apt-get install redis-server")
-    redis_port = procs.free_port()
-    argv = [redis, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", ""]
-    argv += ["--appendonly", "no"]
-    store = stack.enter_context(procs.Server("redis", argv, {}, cpu=LOAD_CPU, logdir=workdir))
-    store.wait_port(redis_port, timeout_s=10)
-    port = procs.free_port()
-    (workdir / "redis-mode").mkdir()
-    env = autoroute_environment(workdir / "redis-mode", upstream_url)
-    env["AUTOROUTE_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-    server = stack.enter_context(
-        procs.Server(
-            "autoroute_redis", autoroute_command(port), env, cpu=SERVER_CPU, logdir=workdir
-        )
-    )
-    bodies = write_bodies(workdir / "bodies-auto-redis.jsonl", "auto")
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    return Target("autoroute_redis", url, bodies, API_KEY, server)
-
-
-def _floor(name: str, client: str) -> Callable[[ExitStack, Path, str], Target]:
-    def start(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
-        port = procs.free_port()
-        argv = procs.python_module("bench.floor_proxy", "--port", str(port))
-        argv += ["--upstream", upstream_url, "--client", client]
-        server = stack.enter_context(procs.Server(name, argv, {}, cpu=SERVER_CPU, logdir=workdir))
-        bodies = write_bodies(workdir / f"bodies-{name}.jsonl", "fake-model")
-        return Target(name, f"http://127.0.0.1:{port}/v1/chat/completions", bodies, "", server)
-
-    return start
-
-
-def _start_litellm(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
-    cli = litellm_proxy.ensure_installed()
-    port = procs.free_port()
-    key = "sk-bench-litellm"
-    env = litellm_proxy.environment(upstream_url, key)
-    argv = litellm_proxy.command(cli, port)
-    server = stack.enter_context(procs.Server("litellm", argv, env, cpu=SERVER_CPU, logdir=workdir))
-    bodies = write_bodies(workdir / "bodies-litellm.jsonl", "local-small")
-    return Target("litellm", f"http://127.0.0.1:{port}/v1/chat/completions", bodies, key, server)
-
-
-STARTERS: dict[str, Callable[[ExitStack, Path, str], Target]] = {
-    "direct": _start_direct,
-    "floor": _floor("floor", "httpx"),
-    "autoroute": _autoroute("autoroute", None),
-    "litellm": _start_litellm,
-    "floor_aiohttp": _floor("floor_aiohttp", "aiohttp"),
-    # Not run by default: the floor's httpx client on aiohttp's transport, and
-    # autoroute with Redis as its store instead of the embedded one.
-    "floor_httpx_aiohttp": _floor("floor_httpx_aiohttp", "httpx_aiohttp"),
-    "autoroute_aiohttp_transport": _autoroute(
-        "autoroute_aiohttp_transport", "bench.whatif_aiohttp_transport"
-    ),
-    "autoroute_redis": _start_autoroute_redis,
-}
-DEFAULT_TARGETS = "direct,floor,floor_aiohttp,autoroute,litellm"
-READY_TIMEOUT_S = {"litellm": 180.0}
-_SKIPPABLE = (procs.BenchError, litellm_proxy.LiteLLMUnavailable)
-
-
-def start_all(
-    stack: ExitStack, workdir: Path, upstream_url: str, wanted: list[str]
-) -> tuple[list[Target], dict[str, str]]:
-    """Start every wanted server at once, then wait for each; failures are skipped."""
-    started: list[Target] = []
-    skipped: dict[str, str] = {}
-    for name in wanted:
-        try:
-            started.append(STARTERS[name](stack, workdir, upstream_url))
-        except _SKIPPABLE as exc:
-            skipped[name] = str(exc)
-    ready = []
-    for target in started:
-        if target.server is not None:
-            try:
-                target.server.wait_ready(
-                    target.url, target.bodies, target.key, READY_TIMEOUT_S.get(target.name, 60.0)
-                )
-            except procs.BenchError as exc:
-                skipped[target.name] = str(exc)
-                target.server.stop()
-                continue
-        ready.append(target)
-    return ready, skipped
 
 
 def measure_rounds(

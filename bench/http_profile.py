@@ -32,6 +32,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from bench import http_overhead as ho
+from bench import http_targets as ht
 from bench import procs
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -127,25 +128,25 @@ def record(
     seconds: float, connections: int, workdir: Path, gil_only: bool = False
 ) -> tuple[str, dict[str, Any]]:
     """Run autoroute under load and py-spy; return the raw stacks and wrk's figures."""
-    spy = shutil.which("py-spy", path=str(ho.ROOT / ".venv" / "bin")) or shutil.which("py-spy")
+    spy = shutil.which("py-spy", path=str(ht.ROOT / ".venv" / "bin")) or shutil.which("py-spy")
     if not spy:
         raise procs.BenchError("py-spy not found: pip install -e '.[bench]'")
     raw = workdir / "autoroute.raw"
     up_port, port = procs.free_port(), procs.free_port()
     upstream_url = f"http://127.0.0.1:{up_port}/v1"
     upstream = procs.python_module("bench.fake_upstream_fast", "--port", str(up_port))
-    env = ho.autoroute_environment(workdir, upstream_url)
-    bodies = ho.write_bodies(workdir / "bodies.jsonl", "auto")
+    env = ht.autoroute_environment(workdir, upstream_url)
+    bodies = ht.write_bodies(workdir / "bodies.jsonl", "auto")
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     with (
-        procs.Server("upstream", upstream, {}, cpu=ho.LOAD_CPU, logdir=workdir) as up,
+        procs.Server("upstream", upstream, {}, cpu=ht.LOAD_CPU, logdir=workdir) as up,
         procs.Server(
-            "autoroute", ho.autoroute_command(port), env, cpu=ho.SERVER_CPU, logdir=workdir
+            "autoroute", ht.autoroute_command(port), env, cpu=ht.SERVER_CPU, logdir=workdir
         ) as server,
     ):
         up.wait_port(up_port, timeout_s=10)
-        server.wait_ready(url, bodies, ho.API_KEY, timeout_s=60)
-        procs.wrk(url, bodies, ho.API_KEY, 8, 2.0, cpu=ho.LOAD_CPU, lua=ho.LUA)
+        server.wait_ready(url, bodies, ht.API_KEY, timeout_s=60)
+        procs.wrk(url, bodies, ht.API_KEY, 8, 2.0, cpu=ht.LOAD_CPU, lua=ht.LUA)
         argv = [spy, "record", "-p", str(server.proc.pid), "--subprocesses", "-r", "250"]
         # --nonblocking: sample without pausing the server. (--native needs pauses,
         # which cut throughput about tenfold here, so it is not offered.)
@@ -154,9 +155,9 @@ def record(
             argv.append("--gil")
         # py-spy samples on core 1 beside wrk, so it does not take the server's core.
         spy_proc = subprocess.Popen(
-            procs.pinned(argv, ho.LOAD_CPU), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            procs.pinned(argv, ht.LOAD_CPU), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        stats = procs.wrk(url, bodies, ho.API_KEY, connections, seconds, ho.LOAD_CPU, ho.LUA)
+        stats = procs.wrk(url, bodies, ht.API_KEY, connections, seconds, ht.LOAD_CPU, ht.LUA)
         _, err = spy_proc.communicate(timeout=seconds + 30)
     if not raw.exists():
         raise procs.BenchError(f"py-spy wrote nothing: {err.decode(errors='replace')[-500:]}")
