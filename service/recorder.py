@@ -23,6 +23,7 @@ from service.insights import Insights
 from service.metrics import Metrics
 from service.privacy import message_hash
 from service.store.base import DecisionRecord, RewardEvent, Store
+from service.writebehind import RequestLog
 
 if TYPE_CHECKING:
     from service.pipeline import ChatCall, Outcome, Plan
@@ -39,6 +40,7 @@ class DecisionRecorder:
     insights: Insights
     hash_secret: bytes
     reward_window_s: float
+    log: RequestLog | None = None
 
     async def served(
         self, plan: Plan, outcome: Outcome, signal: float | None, cost: float, latency_ms: float
@@ -116,14 +118,23 @@ class DecisionRecorder:
             },
         )
 
+    async def flush(self) -> None:
+        """Write the queued decisions now (shutdown, feedback lookups, tests)."""
+        if self.log is not None:
+            await self.log.flush()
+
     async def _persist(self, record: DecisionRecord, events: Sequence[RewardEvent]) -> None:
+        if self.log is not None and self.log.submit(record, events):
+            return  # written after the answer, in a batch, by the same record_request rules
+        # One round trip, the decision written before its rewards: a learner
+        # never reads a reward whose decision is not stored yet.
         try:
-            await self.store.put_decision(record, self.reward_window_s)
-            for event in events:
-                await self.store.publish_reward(event)
-                self.metrics.reward_accepted(event.kind)
+            await self.store.record_request(record, self.reward_window_s, events)
         except Exception:  # answering the client matters more than one lost log line
             logger.exception("could not log decision %s", record.request_id)
+            return
+        for event in events:
+            self.metrics.reward_accepted(event.kind)
 
 
 def _failure_events(call: ChatCall, attempts: Sequence[Attempt], now: float) -> list[RewardEvent]:
