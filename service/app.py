@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
-import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -51,6 +50,7 @@ from service.settings import Settings
 from service.store.base import Store
 from service.store.embedded import EmbeddedStore
 from service.store.redis_store import RedisStore
+from service.upstream import upstream_client
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class _Core:
 async def _build_core(settings: Settings, stack: AsyncExitStack) -> _Core:
     store = open_store(settings)
     stack.push_async_callback(store.close)
-    client = httpx.AsyncClient(timeout=httpx.Timeout(settings.fallback_total_timeout_s))
+    client = upstream_client(settings.fallback_total_timeout_s)
     stack.push_async_callback(client.aclose)
     catalog = load_catalog(settings.catalog)
     registry = ProviderRegistry(catalog, provider_keys(settings), client)
