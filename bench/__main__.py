@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-MODULES = ("bench_features", "bench_decision", "bench_learner", "http_overhead")
+MODULES = ("bench_features", "bench_decision", "bench_learner", "bench_freshness", "http_overhead")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
