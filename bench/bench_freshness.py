@@ -22,7 +22,8 @@ One sample:
 
 Same-run baselines: the chat round trip (p50), and the cadence floor (the
 learner's snapshot interval plus the API's reload poll interval, the longest a
-rating can wait on the two timers).
+rating can wait on the two timers). ``run(snapshot_interval_s=0.2)`` measures
+another learner cadence.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ async def _measure(url: str, redis_url: str, samples: int, seed: int) -> dict[st
     return {"delays": delays, "trips": trips}
 
 
-def _start(stack: ExitStack, workdir: Path) -> tuple[str, str]:
+def _start(stack: ExitStack, workdir: Path, snapshot_interval_s: float) -> tuple[str, str]:
     """Redis, the fake upstream, the learner and the API; returns (API URL, Redis URL)."""
     redis = RedisServer.start(workdir / "redis")
     stack.callback(redis.stop)
@@ -137,7 +138,13 @@ def _start(stack: ExitStack, workdir: Path) -> tuple[str, str]:
         "AUTOROUTE_API_KEYS": ",".join(f"{key}:{account}" for account, key in KEYS.items()),
         "AUTOROUTE_DATA_DIR": str(workdir / "data"),
     }
-    learner = procs.python_module("service.learner", "--consumer", "bench-fresh")
+    learner = procs.python_module(
+        "service.learner",
+        "--consumer",
+        "bench-fresh",
+        "--snapshot-interval",
+        str(snapshot_interval_s),
+    )
     stack.enter_context(procs.Server("learner", learner, env, cpu="1", logdir=workdir))
     api = stack.enter_context(
         procs.Server("api", autoroute_command(api_port), env, cpu="0", logdir=workdir)
@@ -146,15 +153,17 @@ def _start(stack: ExitStack, workdir: Path) -> tuple[str, str]:
     return f"http://127.0.0.1:{api_port}", redis.url
 
 
-def run(samples: int = 30, seed: int = 0) -> dict[str, Any]:
-    """Start the processes, take ``samples`` measurements (about 40 s), return the figures."""
+def run(
+    samples: int = 30, seed: int = 0, snapshot_interval_s: float = SNAPSHOT_INTERVAL_S
+) -> dict[str, Any]:
+    """Start the processes, take ``samples`` measurements (about 30 s), return the figures."""
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        url, redis_url = _start(stack, Path(tmp))
+        url, redis_url = _start(stack, Path(tmp), snapshot_interval_s)
         raw = asyncio.run(_measure(url, redis_url, samples, seed))
     delays, trips = raw["delays"], raw["trips"]
     p50, p95 = statistics.median(delays), _percentile(delays, 0.95)
     rtt = statistics.median(trips)
-    floor = SNAPSHOT_INTERVAL_S + RELOAD_POLL_S
+    floor = snapshot_interval_s + RELOAD_POLL_S
     rows = [
         {"measure": "feedback -> decision p50", "value": round(p50, 3), "unit": "s"},
         {"measure": "feedback -> decision p95", "value": round(p95, 3), "unit": "s",
@@ -168,6 +177,7 @@ def run(samples: int = 30, seed: int = 0) -> dict[str, Any]:
     ]  # fmt: skip
     return {
         "samples": len(delays),
+        "snapshot_interval_s": snapshot_interval_s,
         "p50_s": round(p50, 3),
         "p95_s": round(p95, 3),
         "max_s": round(max(delays), 3),
