@@ -51,6 +51,7 @@ from service.store.base import Store
 from service.store.embedded import EmbeddedStore
 from service.store.redis_store import RedisStore
 from service.upstream import upstream_client
+from service.writebehind import RequestLog
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = core.store
         insights_ = await _build_insights(settings, stack)
         breaker = CircuitBreaker(TolerantCircuitStore(store))
-        pipeline = _build_pipeline(settings, core, breaker, insights_, secret)
+        # Closed after the pipeline drains (exit stack: last in, first out).
+        request_log = RequestLog(store, core.metrics, settings.reward_window_s)
+        if settings.embedded:
+            # One process: a feedback call that misses a queued decision flushes
+            # it first. With Redis it may reach another worker, so write at once.
+            request_log.start()
+        stack.push_async_callback(request_log.close)
+        pipeline = _build_pipeline(settings, core, breaker, insights_, secret, request_log)
         stack.push_async_callback(_drain_within, pipeline, settings.shutdown_timeout_s)
         keyring = KeyRing(secret, store, settings.static_keys)
         await _ensure_keys(settings, keyring)
@@ -177,7 +185,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.store, state.catalog, state.router = store, core.registry.catalog, core.router
         state.metrics, state.pipeline, state.keyring = core.metrics, pipeline, keyring
         state.insights = insights_
-        state.feedback = FeedbackService(store, insights_, core.metrics, settings.reward_window_s)
+        state.feedback = FeedbackService(
+            store, insights_, core.metrics, settings.reward_window_s, request_log
+        )
         state.registry, state.breaker = core.registry, breaker
         state.rate_limiter = build_rate_limiter(
             settings.redis_url, settings.rate_limit_rps, settings.rate_limit_burst
@@ -209,7 +219,12 @@ async def _build_insights(settings: Settings, stack: AsyncExitStack) -> Insights
 
 
 def _build_pipeline(
-    settings: Settings, core: _Core, breaker: CircuitBreaker, insights: Insights, secret: bytes
+    settings: Settings,
+    core: _Core,
+    breaker: CircuitBreaker,
+    insights: Insights,
+    secret: bytes,
+    request_log: RequestLog,
 ) -> ChatPipeline:
     return ChatPipeline(
         catalog=core.registry.catalog,
@@ -223,7 +238,7 @@ def _build_pipeline(
         breaker=breaker,
         metrics=core.metrics,
         recorder=DecisionRecorder(
-            core.store, core.metrics, insights, secret, settings.reward_window_s
+            core.store, core.metrics, insights, secret, settings.reward_window_s, request_log
         ),
     )
 

@@ -26,6 +26,7 @@ from service.insights import Insights
 from service.metrics import Metrics
 from service.schemas import FeedbackRequest
 from service.store.base import RewardEvent, Store
+from service.writebehind import RequestLog
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +39,15 @@ class FeedbackService:
     insights: Insights
     metrics: Metrics
     reward_window_s: float
+    log: RequestLog | None = None
 
     async def rate(self, account: str, body: FeedbackRequest) -> dict[str, Any]:
         """Accept one rating from ``account``; raise 404/409/410 errors as documented."""
         record = await self.store.get_decision(body.request_id)
+        if record is None and self.log is not None:
+            # The answer may have left before its decision was written (write-behind).
+            await self.log.flush()
+            record = await self.store.get_decision(body.request_id)
         if record is None or record.account != account:
             raise NotFound(f"no request {body.request_id} for this account")
         now = time.time()

@@ -308,6 +308,9 @@ class ChatPipeline:
                 plan.features, text, finish, usage.input_tokens, usage.output_tokens
             )
         await self.recorder.served(plan, outcome, signal, cost, latency_ms)
+        # Written now, not behind: the client's next event is [DONE], and it
+        # may rate the answer the moment it reads it.
+        await self.recorder.flush()
 
     def _unanswered(self, plan: Plan, exc: perr.ProviderError) -> None:
         """No answer: count the attempts; only a fallback that ran out teaches the learner
@@ -348,6 +351,7 @@ class ChatPipeline:
         """Wait for background recording (streams, failures) to finish: shutdown and tests."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self.recorder.flush()
 
 
 async def _empty() -> AsyncIterator[StreamChunk]:

@@ -6,7 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from service.deps import AccountDep, InsightsDep, RequestIdDep, RouterDep, StoreDep
+from service.deps import (
+    AccountDep,
+    InsightsDep,
+    PipelineDep,
+    RequestIdDep,
+    RouterDep,
+    StoreDep,
+)
 from service.insights import reset_account
 from service.wire import NATIVE_ERRORS, envelope
 
@@ -27,8 +34,10 @@ async def delete_data(
     router_: RouterDep,
     store: StoreDep,
     service: InsightsDep,
+    pipeline: PipelineDep,
     request_id: RequestIdDep,
 ) -> dict[str, Any]:
     """Delete the account's policy, counts and decision log; routing reverts to global."""
+    await pipeline.drain()  # decisions still queued are written first, then deleted
     await reset_account(account, router_, store, service)
     return envelope({"account": account, "deleted": True}, request_id)

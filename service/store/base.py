@@ -86,6 +86,10 @@ class RewardEvent:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
+# A served request as the decision log keeps it: its decision and its rewards.
+LoggedRequest = tuple[DecisionRecord, Sequence[RewardEvent]]
+
+
 @dataclass(frozen=True, slots=True)
 class StreamEntry:
     """A reward as delivered by a stream; ``deliveries`` counts delivery attempts."""
@@ -163,6 +167,10 @@ class Store(Protocol):
         self, record: DecisionRecord, ttl_s: float, events: Sequence[RewardEvent]
     ) -> list[str]:
         """``put_decision`` and ``publish_reward`` of each event in one round trip."""
+        ...
+
+    async def record_requests(self, requests: Sequence[LoggedRequest], ttl_s: float) -> None:
+        """``record_request`` of several requests in one round trip (write-behind batches)."""
         ...
 
     async def get_decision(self, request_id: str) -> DecisionRecord | None: ...

@@ -12,6 +12,7 @@ task inside it. Several workers need :class:`~service.store.redis_store.RedisSto
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from service.store.base import (
     ACCOUNT_PREFIX,
     GLOBAL_KEY,
     DecisionRecord,
+    LoggedRequest,
     RewardEvent,
     shard_of,
 )
@@ -80,34 +82,56 @@ class EmbeddedStore(EmbeddedStreams):
 
         Returns the events' entry ids.
         """
-        due = record.created_at + ttl_s
-        ids = []
         with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?, ?, 0, ?)",
-                (
-                    record.request_id,
-                    record.account,
-                    shard_of(record.account, self.shards),
-                    codec.encode_decision(record),
-                    due,
-                    due + self._grace_s,
-                ),
-            )
-            for event in events:
-                cur = db.execute(
-                    "INSERT INTO rewards (shard, body) VALUES (?, ?)",
-                    (shard_of(event.account, self.shards), codec.encode_event(event)),
-                )
-                ids.append(str(cur.lastrowid))
-            now = time.time()
-            if now - self._last_purge > 60:
-                self._last_purge = now
-                db.execute("DELETE FROM decisions WHERE expires_at < ?", (now,))
-                db.execute("DELETE FROM rated WHERE expires_at < ?", (now,))
+            ids = self._insert_request(db, record, ttl_s, events)
+            self._purge_expired(db)
         if events and self._wakeup is not None:
             self._wakeup.set()
         return ids
+
+    async def record_requests(self, requests: Sequence[LoggedRequest], ttl_s: float) -> None:
+        """:meth:`record_request` of each request, all in one transaction (one commit)."""
+        with self._tx() as db:
+            for record, events in requests:
+                self._insert_request(db, record, ttl_s, events)
+            self._purge_expired(db)
+        if self._wakeup is not None and any(events for _, events in requests):
+            self._wakeup.set()
+
+    def _insert_request(
+        self,
+        db: sqlite3.Connection,
+        record: DecisionRecord,
+        ttl_s: float,
+        events: Sequence[RewardEvent],
+    ) -> list[str]:
+        due = record.created_at + ttl_s
+        ids = []
+        db.execute(
+            "INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?, ?, 0, ?)",
+            (
+                record.request_id,
+                record.account,
+                shard_of(record.account, self.shards),
+                codec.encode_decision(record),
+                due,
+                due + self._grace_s,
+            ),
+        )
+        for event in events:
+            cur = db.execute(
+                "INSERT INTO rewards (shard, body) VALUES (?, ?)",
+                (shard_of(event.account, self.shards), codec.encode_event(event)),
+            )
+            ids.append(str(cur.lastrowid))
+        return ids
+
+    def _purge_expired(self, db: sqlite3.Connection) -> None:
+        now = time.time()
+        if now - self._last_purge > 60:
+            self._last_purge = now
+            db.execute("DELETE FROM decisions WHERE expires_at < ?", (now,))
+            db.execute("DELETE FROM rated WHERE expires_at < ?", (now,))
 
     async def get_decision(self, request_id: str) -> DecisionRecord | None:
         """The logged decision, or ``None`` if unknown or expired."""

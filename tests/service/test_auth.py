@@ -39,6 +39,7 @@ def test_admin_creates_a_key_that_is_stored_hashed(
         "/api/v1/chat", json={"messages": MESSAGES}, headers={"Authorization": f"Bearer {key}"}
     )
     assert answer.status_code == 200
+    client.portal.call(app.state.pipeline.drain)  # decisions are written behind
     record = client.portal.call(store.get_decision, answer.json()["data"]["id"])
     assert record.account == "carol"
 
@@ -104,6 +105,7 @@ def test_default_account_key_is_created_once_and_kept(
             "/api/v1/chat", json={"messages": MESSAGES}, headers={"Authorization": f"Bearer {key}"}
         )
         assert response.status_code == 200
+        client.portal.call(app_of(client).state.pipeline.drain)  # decisions are written behind
         record = client.portal.call(
             app_of(client).state.store.get_decision, response.json()["data"]["id"]
         )
@@ -112,5 +114,6 @@ def test_default_account_key_is_created_once_and_kept(
 
 def test_static_keys_map_to_their_accounts(client: TestClient) -> None:
     request_id = chat(client).json()["id"]
+    client.portal.call(app_of(client).state.pipeline.drain)  # decisions are written behind
     record = client.portal.call(app_of(client).state.store.get_decision, request_id)
     assert record.account == "alice"

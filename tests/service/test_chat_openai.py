@@ -58,6 +58,7 @@ def test_decision_is_logged_with_metadata_only(client: TestClient) -> None:
     response = chat(client, "Translate 'good morning' into French.")
     request_id = response.json()["id"]
     store = app_of(client).state.store
+    client.portal.call(app_of(client).state.pipeline.drain)  # decisions are written behind
     record = client.portal.call(store.get_decision, request_id)
     assert record is not None
     assert record.account == "alice"

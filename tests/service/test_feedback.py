@@ -81,6 +81,7 @@ def test_rating_after_the_window_is_410_and_recorded_late(client: TestClient) ->
     request_id = chat(client).json()["id"]
     app = app_of(client)
     store, window = app.state.store, app.state.settings.reward_window_s
+    client.portal.call(app.state.pipeline.drain)  # the decision is written after the answer
     record = client.portal.call(store.get_decision, request_id)
     old = replace(record, created_at=time.time() - window - 5)
     client.portal.call(store.put_decision, old, window)

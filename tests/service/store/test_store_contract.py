@@ -290,3 +290,13 @@ async def test_delete_account_data_only_touches_that_account(store: Store) -> No
 
 async def test_ping(store: Store) -> None:
     assert await store.ping() is True
+
+
+async def test_record_requests_writes_a_batch(store: Store) -> None:
+    first, second = make_decision("acct-b1"), make_decision("acct-b2")
+    events = [make_event(first, "auto", 0.5)]
+    await store.record_requests([(first, events), (second, [])], 60)
+    got = await store.get_decisions([first.request_id, second.request_id])
+    assert got == {first.request_id: first, second.request_id: second}
+    entries = await store.read_rewards("c1", ALL, count=10, block_ms=0)
+    assert [e.event for e in entries] == events
