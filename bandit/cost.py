@@ -9,10 +9,19 @@ learned here from the real cost of each call the router makes:
   multiplicative correction ``observed / catalog estimate``;
 - some catalogs (or replay sets) have no price at all, so a model with an
   unknown (NaN) price gets a USD-per-token rate from its observed costs, and
-  until it has been called once, the median rate of the models we know.
+  until it has been called, the *lowest* rate observed so far: optimism about
+  an unknown cost gets the model tried. (The median rate, used before, let a
+  few exploratory calls to expensive models price every untried model out:
+  on routerbench_train at W = 0.001, seed 3, the router then never tried the
+  cheap models and stayed on claude-instant, utility 0.30 against 0.50.)
 
-Each model's correction is shrunk towards 1 (or its rate towards the median)
-by ``prior_obs`` pseudo-observations, so one odd call cannot swing it.
+Each model's correction is shrunk towards the median correction (or its rate
+towards the lowest rate) by ``prior_obs`` pseudo-observations, so one odd call
+cannot swing it. When calls carry a ``context`` (the query type), the
+correction is refined per model and context, shrunk towards the model's own by
+``context_obs`` pseudo-calls: output length depends on the model *and* the kind
+of prompt (on zeroeval, whose costs are response length x list price, a model
+that writes long derivations on hard maths is verbose there and not on code).
 """
 
 from __future__ import annotations
@@ -50,36 +59,63 @@ class CostModel:
         >>> for _ in range(100):
         ...     cm.observe(m, 1000, 1000, 0.004)
         >>> round(cm.expected(m, 1000, 1000), 4)
-        0.0039
+        0.004
     """
 
-    def __init__(self, prior_obs: float = 3.0) -> None:
+    def __init__(self, prior_obs: float = 3.0, context_obs: float = 3.0) -> None:
         self._prior_obs = prior_obs
+        self._context_obs = context_obs
         self._tally: dict[str, _Tally] = {}
+        self._by_context: dict[str, _Tally] = {}  # "model\tcontext" -> tally
+        self._median: float | None = None  # cached median correction, reset on change
 
-    def observe(self, spec: ModelSpec, input_tokens: int, output_tokens: int, cost: float) -> None:
-        """Record the real cost of one call to ``spec``."""
+    def observe(
+        self,
+        spec: ModelSpec,
+        input_tokens: int,
+        output_tokens: int,
+        cost: float,
+        context: str | None = None,
+    ) -> None:
+        """Record the real cost of one call to ``spec`` (on a ``context``, if known)."""
         if not math.isfinite(cost) or cost < 0:
             return
-        tally = self._tally.setdefault(spec.id, _Tally())
-        tally.calls += 1
-        tally.observed_usd += cost
-        tally.tokens += max(1, input_tokens + output_tokens)
-        if price_known(spec):
-            tally.catalog_usd += expected_cost_usd(spec, input_tokens, output_tokens)
+        self._median = None
+        catalog = expected_cost_usd(spec, input_tokens, output_tokens) if price_known(spec) else 0.0
+        tallies = [self._tally.setdefault(spec.id, _Tally())]
+        if context is not None:
+            tallies.append(self._by_context.setdefault(f"{spec.id}\t{context}", _Tally()))
+        for tally in tallies:
+            tally.calls += 1
+            tally.observed_usd += cost
+            tally.tokens += max(1, input_tokens + output_tokens)
+            tally.catalog_usd += catalog
 
-    def expected(self, spec: ModelSpec, input_tokens: int, output_tokens: int) -> float:
-        """Expected cost of calling ``spec`` on a request of this size."""
+    def expected(
+        self,
+        spec: ModelSpec,
+        input_tokens: int,
+        output_tokens: int,
+        context: str | None = None,
+    ) -> float:
+        """Expected cost of calling ``spec`` on a request of this size (and context)."""
         tokens = max(1, input_tokens + output_tokens)
+        fine = self._by_context.get(f"{spec.id}\t{context}") if context is not None else None
         if price_known(spec):
             catalog = expected_cost_usd(spec, input_tokens, output_tokens)
-            return catalog * self._correction(spec.id)
-        tally = self._tally.get(spec.id)
-        fallback = self._median_rate()
-        if tally is None or tally.calls == 0:
-            return fallback * tokens
-        pseudo_tokens = self._prior_obs * tally.tokens / tally.calls
-        rate = (tally.observed_usd + fallback * pseudo_tokens) / (tally.tokens + pseudo_tokens)
+            correction = self._correction(spec.id)
+            if fine is not None and fine.catalog_usd > 0:
+                pseudo = self._context_obs * fine.catalog_usd / fine.calls
+                correction = (fine.observed_usd + correction * pseudo) / (fine.catalog_usd + pseudo)
+            return catalog * correction
+        rate = self._lowest_rate()
+        for tally, prior_obs in (
+            (self._tally.get(spec.id), self._prior_obs),
+            (fine, self._context_obs),
+        ):
+            if tally is not None and tally.calls > 0:
+                pseudo_tokens = prior_obs * tally.tokens / tally.calls
+                rate = (tally.observed_usd + rate * pseudo_tokens) / (tally.tokens + pseudo_tokens)
         return rate * tokens
 
     def _correction(self, model: str) -> float:
@@ -93,25 +129,32 @@ class CostModel:
         return (tally.observed_usd + prior * pseudo) / (tally.catalog_usd + pseudo)
 
     def _median_correction(self) -> float:
-        ratios = [t.observed_usd / t.catalog_usd for t in self._tally.values() if t.catalog_usd > 0]
-        return statistics.median(ratios) if ratios else 1.0
+        if self._median is None:
+            tallies = self._tally.values()
+            ratios = [t.observed_usd / t.catalog_usd for t in tallies if t.catalog_usd > 0]
+            self._median = statistics.median(ratios) if ratios else 1.0
+        return self._median
 
-    def _median_rate(self) -> float:
+    def _lowest_rate(self) -> float:
         rates = [t.observed_usd / t.tokens for t in self._tally.values() if t.tokens > 0]
-        return statistics.median(rates) if rates else 0.0
+        return min(rates) if rates else 0.0
 
     def state(self) -> dict[str, dict[str, float]]:
-        """A JSON-safe snapshot, for :mod:`bandit.serialization`."""
-        return {model: asdict(tally) for model, tally in self._tally.items()}
+        """A JSON-safe snapshot, for :mod:`bandit.serialization` (keys with a tab are contexts)."""
+        tallies = {**self._tally, **self._by_context}
+        return {key: asdict(tally) for key, tally in tallies.items()}
 
     def load_state(self, state: dict[str, dict[str, float]]) -> None:
         """Replace the tallies with a snapshot from :meth:`state`."""
-        self._tally = {
-            model: _Tally(
+        self._median = None
+        tallies = {
+            key: _Tally(
                 calls=int(v["calls"]),
                 observed_usd=float(v["observed_usd"]),
                 catalog_usd=float(v["catalog_usd"]),
                 tokens=float(v["tokens"]),
             )
-            for model, v in state.items()
+            for key, v in state.items()
         }
+        self._tally = {k: t for k, t in tallies.items() if "\t" not in k}
+        self._by_context = {k: t for k, t in tallies.items() if "\t" in k}

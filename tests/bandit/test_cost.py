@@ -23,7 +23,7 @@ def test_known_price_starts_at_catalog_and_moves_to_observed() -> None:
     assert model.expected(PRICED, 1000, 500) == pytest.approx(2 * catalog, rel=0.02)
 
 
-def test_unknown_price_uses_median_rate_then_own_rate() -> None:
+def test_unknown_price_uses_lowest_rate_then_own_rate() -> None:
     model = CostModel(prior_obs=1.0)
     assert model.expected(UNPRICED, 100, 100) == 0.0  # nothing known at all
     for _ in range(50):
@@ -43,3 +43,13 @@ def test_state_round_trip_and_bad_costs_ignored() -> None:
     clone.load_state(model.state())
     assert clone.expected(PRICED, 10, 10) == model.expected(PRICED, 10, 10)
     assert model.state()["p"]["calls"] == 1
+
+
+def test_untried_unpriced_model_is_priced_optimistically() -> None:
+    # A few exploratory calls to an expensive model must not price every untried
+    # model out of consideration: an untried one gets the lowest observed rate.
+    model = CostModel(prior_obs=1.0)
+    model.observe(UNPRICED2, 100, 100, 0.02)  # expensive
+    model.observe(PRICED, 100, 100, 0.0002)  # cheap
+    third = ModelSpec("u3", "p", "u3", float("nan"), float("nan"))
+    assert model.expected(third, 100, 100) == pytest.approx(0.0002)
