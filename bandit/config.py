@@ -57,19 +57,37 @@ class BanditConfig:
     default_prior_quality: float = 0.7
     # Running means by query type (1), or by query type then complexity bucket (2).
     context_levels: int = 1
+    complexity_buckets: int = 4  # equal-width buckets of complexity in [0, 1]
+    # Pseudo-observations of the query type's mean in a complexity bucket's mean
+    # (None: prior_strength).
+    complexity_strength: float | None = None
+    # Context levels whose count sets the exploration spread (a finer mean
+    # need not mean more exploration).
+    spread_levels: int = 2
     # Pseudo-observations of the running means against VW's contextual prediction,
-    # per model and context: VW extrapolates badly where it has little data, and on
-    # data/replay/ it only helped once it had thousands of observations.
-    vw_shrinkage: float = 2000.0
+    # per model and context: VW extrapolates badly where it has little data. With
+    # the closed-form exploration, seeds 1-6 of data/replay/ summed 0.07 (2000),
+    # 0.12 (20000) and 0.18 (VW never asked) over the acceptance margins, so VW
+    # now weighs in only at volumes beyond those sets (n / (n + 20000)).
+    vw_shrinkage: float = 20000.0
+    # Below this weight for every candidate, VW is not asked at all (the means alone).
+    vw_min_weight: float = 0.02
 
     # --- exploration ---------------------------------------------------------
-    # "thompson": probability matching on Gaussian posteriors (explicit propensities);
+    # "thompson": probability matching on Gaussian posteriors, P(best) computed in
+    # closed form (explicit propensities); "thompson_mc": the same estimated from
+    # ``draws`` Monte Carlo samples (the original, slower rule);
     # "squarecb": inverse-gap weighting with an optimism bonus.
     exploration: str = "thompson"
     posterior_scale: float = 0.7  # < 1 explores less than the plain posterior
     decay_updates: float = 3000.0  # the spread shrinks like 1/sqrt(1 + updates / this)
     min_variance: float = 0.02
-    draws: int = 128
+    draws: int = 128  # "thompson_mc" only
+    # "thompson": models whose upper bound (mean + z * spread) is below the best lower
+    # bound (mean - z * spread) are no longer explored.
+    # Measured on data/replay/, seeds 1-6 (sum of acceptance margins): z = 4 0.17,
+    # z = 2 0.18 with fewer misses, z = 1.5 -0.03 (stops exploring too early).
+    eliminate_z: float = 2.0
     gamma0: float = 30.0  # SquareCB learning-rate scale; grows with sqrt(t)
     optimism: float = 0.15  # SquareCB bonus c / sqrt(1 + n) on the quality estimate
     # Floor per action. 0 by default: at W = 0.001 a 0.0001 floor on a frontier
@@ -81,3 +99,8 @@ class BanditConfig:
     # Pseudo-calls of the catalog (or median) cost per model: a call's cost varies
     # little for one model, so a model's own calls should take over fast.
     cost_prior_calls: float = 0.5
+    # Refine each model's cost correction per query type, with this many pseudo-calls
+    # of the model's overall correction. Off: on data/replay/ (seeds 1-6) it helped
+    # zeroeval at W = 0.001 on some seeds and cost as much elsewhere.
+    cost_by_query_type: bool = False
+    cost_context_calls: float = 3.0

@@ -20,11 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 
-def _keys(model: str, context: Sequence[str]) -> list[str]:
+def _keys(model: str, context: Sequence[str]) -> tuple[str, ...]:
     """Keys of the model level and of every prefix of ``context``."""
-    return ["\t".join([model, *context[:depth]]) for depth in range(len(context) + 1)]
+    return _cached_keys(model, tuple(context))
+
+
+@lru_cache(maxsize=8192)  # models x contexts: a few hundred in practice
+def _cached_keys(model: str, context: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple("\t".join([model, *context[:depth]]) for depth in range(len(context) + 1))
 
 
 @dataclass(slots=True)
@@ -36,7 +42,7 @@ class QualityStats:
         >>> for q in (1.0, 1.0, 0.0, 1.0):
         ...     s.observe("m", ("code",), q)
         >>> s.count("m", ("code",)), round(s.mean("m", ("code",), fallback=0.5, strength=2.0), 3)
-        (4, 0.694)
+        (4, 0.722)
     """
 
     sums: dict[str, float] = field(default_factory=dict)
@@ -56,11 +62,29 @@ class QualityStats:
         self, model: str, context: Sequence[str], *, fallback: float, strength: float
     ) -> float:
         """Hierarchically shrunk mean quality of ``model`` in ``context``."""
-        estimate = fallback
-        for key in _keys(model, context):
+        return self.estimate(model, context, fallback=fallback, strength=strength)[1]
+
+    def estimate(
+        self,
+        model: str,
+        context: Sequence[str],
+        *,
+        fallback: float,
+        strength: float,
+        fine_strength: float | None = None,
+    ) -> tuple[int, float]:
+        """``(count(model, context), mean(model, context, ...))`` in one pass.
+
+        ``fine_strength``, if given, replaces ``strength`` below the first level of
+        the context (e.g. complexity buckets within a query type), which then
+        need more evidence before they depart from their parent.
+        """
+        estimate, n = fallback, 0
+        for depth, key in enumerate(_keys(model, context)):
             n = self.counts.get(key, 0)
-            estimate = (self.sums.get(key, 0.0) + strength * estimate) / (n + strength)
-        return estimate
+            k = fine_strength if depth >= 2 and fine_strength is not None else strength
+            estimate = (self.sums.get(key, 0.0) + k * estimate) / (n + k)
+        return n, estimate
 
     def state(self) -> dict[str, dict[str, float]]:
         """A JSON-safe snapshot."""

@@ -4,7 +4,8 @@ How one decision is made (``decide``):
 
 1. The featurizer turns the request into one VW ADF example over the candidates.
 2. The global policy predicts each model's **quality**. The prediction is
-   shrunk towards running means per model and query type
+   shrunk (``vw_shrinkage`` pseudo-observations; VW is not even asked while its
+   weight is below ``vw_min_weight``) towards running means per model and query type
    (:mod:`bandit.estimates`), which are themselves shrunk towards the catalog
    prior (:mod:`bandit.prior`) with ``prior_strength`` pseudo-observations, so
    day-one routing follows the catalog and the prior fades out as data arrives.
@@ -12,10 +13,14 @@ How one decision is made (``decide``):
    :class:`bandit.cost.CostModel`) and latency are added analytically into the
    strategy's utility, with the weights of :func:`bandit.rewards.utility`.
 4. Probability matching (Thompson sampling with an explicit distribution,
-   :func:`bandit.exploration.probability_matching`) turns the utilities and
-   each model's posterior spread into the global distribution; the spread
+   :func:`bandit.exploration.probability_of_best`) turns the utilities and
+   each model's posterior spread into the global distribution, in closed form
+   (no draws, no sampling noise in the logged propensities); the spread
    shrinks with the model's observations in this context and with the total
-   number of updates, so exploration decays. (SquareCB is the alternative,
+   number of updates, so exploration decays, and a model whose upper bound is
+   below the best lower bound (``eliminate_z`` spreads) is no longer explored.
+   (``exploration="thompson_mc"`` estimates the same distribution from
+   ``draws`` samples, as before; SquareCB is the alternative,
    ``exploration="squarecb"``.)
 5. If the account has its own policy, its quality estimates (shrunk towards the
    global ones per model) give a sharper account distribution, and the
@@ -35,18 +40,23 @@ same stream, bandit feedback; mean utility, final quarter in parentheses):
 set                W      cb_explore_adf      this router         best fixed
                           --squarecb
 =================  =====  ==================  ==================  ==============
-routerbench_train  inf    0.820 (0.866)       0.853 (0.884)       0.879 (0.889)
-routerbench_train  0.01   0.696 (0.762)       0.745 (0.801)       0.738 (0.770)
-routerbench_train  0.001  0.425 (0.460)       0.490 (0.492)       0.500 (0.486)
-zeroeval           inf    0.879 (0.897)       0.923 (0.937)       0.937 (0.941)
-zeroeval           0.01   0.794 (0.819)       0.833 (0.862)       0.861 (0.866)
-zeroeval           0.001  0.302 (0.357)       0.614 (0.611)       0.619 (0.617)
+routerbench_train  inf    0.820 (0.866)       0.864 (0.886)       0.879 (0.890)
+routerbench_train  0.01   0.696 (0.762)       0.748 (0.810)       0.738 (0.770)
+routerbench_train  0.001  0.425 (0.460)       0.477 (0.503)       0.500 (0.486)
+zeroeval           inf    0.879 (0.897)       0.922 (0.941)       0.937 (0.941)
+zeroeval           0.01   0.794 (0.819)       0.847 (0.863)       0.861 (0.866)
+zeroeval           0.001  0.302 (0.357)       0.613 (0.619)       0.619 (0.617)
 =================  =====  ==================  ==================  ==============
 
-On the same sets (seeds 1-3), trusting VW's contextual prediction early
-(``vw_shrinkage`` of 30-300 pseudo-observations) measured worse than the
-running means alone; 2000 measured slightly better than the means alone, so
-VW takes over per model and context only as data accumulates.
+(The cb_explore_adf column predates the closed-form exploration and the cost
+fix; seeds 2-3 and the remaining gaps are in ``bandit.replay``.)
+
+On the same sets, trusting VW's contextual prediction early (``vw_shrinkage``
+of 30-300 pseudo-observations) measured worse than the running means alone;
+with the closed-form exploration, 2000 also measured worse than 20000 or the
+means alone (seeds 1-6), so VW takes over per model and context only at
+volumes beyond these sets. Where VW is not asked, a decision costs no VW
+predict at all (see ``bench/bench_decision.py``).
 """
 
 from __future__ import annotations
@@ -60,8 +70,8 @@ from bandit.accounts import AccountCache, AccountState, EvictHook
 from bandit.config import BanditConfig
 from bandit.cost import CostModel
 from bandit.estimates import QualityStats
-from bandit.exploration import probability_matching, squarecb
-from bandit.featurizer import to_vw
+from bandit.exploration import probability_matching, probability_of_best, squarecb
+from bandit.featurizer import action_line, shared_line, to_vw
 from bandit.gating import TOTAL_KEY, Gate
 from bandit.policy import QualityPolicy
 from bandit.prior import prior_quality
@@ -71,6 +81,21 @@ from bandit.types import Decision, PromptFeatures, Stage, Strategy
 from providers.catalog import ModelSpec
 
 Scope = Literal["both", "global", "account"]
+
+
+class _LazyExample:
+    """The unlabelled VW example of a decision, built only if a policy is asked."""
+
+    def __init__(
+        self, features: PromptFeatures, strategy: Strategy, action_lines: list[str]
+    ) -> None:
+        self._features, self._strategy, self._actions = features, strategy, action_lines
+        self._lines: list[str] | None = None
+
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = [shared_line(self._features, self._strategy), *self._actions]
+        return self._lines
 
 
 class Router:
@@ -109,9 +134,14 @@ class Router:
         self._global = QualityPolicy(config)
         self._updates = 0  # global rewards learned
         self._stats = QualityStats()  # global quality means per model and context
-        self._cost = CostModel(prior_obs=config.cost_prior_calls)
+        self._cost = CostModel(
+            prior_obs=config.cost_prior_calls, context_obs=config.cost_context_calls
+        )
         self._accounts = AccountCache(config, on_evict)
         self.model_version = "0"
+        # Smallest count n with n / (n + vw_shrinkage) >= vw_min_weight.
+        w = config.vw_min_weight
+        self._vw_min_count = math.ceil(config.vw_shrinkage * w / (1.0 - w)) if w > 0 else 0
 
     # --- catalog ---------------------------------------------------------------
     @property
@@ -125,6 +155,8 @@ class Router:
             raise ValueError("the router needs at least one model")
         self._models = tuple(models)
         self._known.update({m.id: m for m in models})
+        # The unlabelled VW line of each model, built once rather than per decision.
+        self._action_lines = {m.id: action_line(m) for m in self._known.values()}
 
     def _candidates(self, candidates: Sequence[str] | None) -> list[ModelSpec]:
         if candidates is None:
@@ -147,11 +179,10 @@ class Router:
         """Pick a model for one request (``wtp`` overrides the strategy's cost weight)."""
         specs = self._candidates(candidates)
         ids = [s.id for s in specs]
-        lines = to_vw(features, strategy, specs)
-        costs = [
-            self._cost.expected(s, features.input_tokens, features.expected_output_tokens)
-            for s in specs
-        ]
+        lines = _LazyExample(features, strategy, [self._action_lines[i] for i in ids])
+        tokens_in, tokens_out = features.input_tokens, features.expected_output_tokens
+        cost_context = features.query_type if self.config.cost_by_query_type else None
+        costs = [self._cost.expected(s, tokens_in, tokens_out, cost_context) for s in specs]
 
         # The same weights as rewards.utility: quality is learned, the rest is known.
         weights = strategy_weights(strategy, wtp=wtp)
@@ -171,8 +202,7 @@ class Router:
         p_account: list[float] | None = None
         u_final = u_global
         if state is not None and weight > 0.0:
-            learned = state.policy.predict(lines)
-            q_account = self._account_quality(learned, ids, state, context, q_global)
+            q_account = self._account_quality(lines, ids, state, context, q_global)
             u_account = utilities(q_account)
             sharpen, total = self.config.account_gamma_scale, counts[TOTAL_KEY]
             p_account = self._explore(
@@ -186,39 +216,72 @@ class Router:
 
     def _context(self, features: PromptFeatures) -> tuple[str, ...]:
         """The coarse-to-fine context of the running means: query type, then complexity."""
-        path = (features.query_type, f"cx{min(3, int(features.complexity * 4))}")
+        buckets = self.config.complexity_buckets
+        path = (features.query_type, f"cx{min(buckets - 1, int(features.complexity * buckets))}")
         return path[: self.config.context_levels]
 
     def _global_quality(
-        self, lines: Sequence[str], specs: Sequence[ModelSpec], context: tuple[str, ...]
+        self, lines: _LazyExample, specs: Sequence[ModelSpec], context: tuple[str, ...]
     ) -> list[float]:
         cfg = self.config
         query_type = context[0] if context else ""
-        out = []
-        for spec, value in zip(specs, self._global.predict(lines), strict=True):
+        counts, means = [], []
+        for spec in specs:
             prior = prior_quality(spec, query_type, cfg.default_prior_quality)
-            base = self._stats.mean(spec.id, context, fallback=prior, strength=cfg.prior_strength)
-            n = self._stats.count(spec.id, context)
-            out.append((n * value + cfg.vw_shrinkage * base) / (n + cfg.vw_shrinkage))
-        return out
+            n, mean = self._stats.estimate(
+                spec.id,
+                context,
+                fallback=prior,
+                strength=cfg.prior_strength,
+                fine_strength=cfg.complexity_strength,
+            )
+            counts.append(n)
+            means.append(mean)
+        return self._shrink_vw(self._global, lines, counts, means)
+
+    def _shrink_vw(
+        self,
+        policy: QualityPolicy,
+        lines: _LazyExample,
+        counts: Sequence[int],
+        means: Sequence[float],
+    ) -> list[float]:
+        """VW's prediction per model, weighted n / (n + vw_shrinkage) against the means.
+
+        While every weight is below ``vw_min_weight`` the prediction could move an
+        estimate by only that share of its gap to the mean, so VW is not called
+        at all (its predict is the largest cost of a decision).
+        """
+        k = self.config.vw_shrinkage
+        if max(counts) < self._vw_min_count:
+            return list(means)
+        learned = policy.predict(lines.lines())
+        return [
+            (n * value + k * base) / (n + k)
+            for n, value, base in zip(counts, learned, means, strict=True)
+        ]
 
     def _account_quality(
         self,
-        learned: Sequence[float],
+        lines: _LazyExample,
         ids: Sequence[str],
         state: AccountState,
         context: tuple[str, ...],
         q_global: Sequence[float],
     ) -> list[float]:
-        cfg = self.config
-        out = []
-        for model, value, fallback in zip(ids, learned, q_global, strict=True):
-            base = state.stats.mean(
-                model, context, fallback=fallback, strength=cfg.account_shrinkage
+        strength = self.config.account_shrinkage
+        counts, means = [], []
+        for model, fallback in zip(ids, q_global, strict=True):
+            n, mean = state.stats.estimate(
+                model,
+                context,
+                fallback=fallback,
+                strength=strength,
+                fine_strength=self.config.complexity_strength,
             )
-            n = state.stats.count(model, context)
-            out.append((n * value + cfg.vw_shrinkage * base) / (n + cfg.vw_shrinkage))
-        return out
+            counts.append(n)
+            means.append(mean)
+        return self._shrink_vw(state.policy, lines, counts, means)
 
     def _explore(
         self,
@@ -251,10 +314,12 @@ class Router:
             # Consistent with the shrinkage in QualityStats.mean: the estimate rests on
             # this context's own observations plus prior_strength pseudo-observations
             # of the coarser level, however much data that level has.
-            n_eff = stats.count(model, context) + cfg.prior_strength
+            n_eff = stats.count(model, context[: cfg.spread_levels]) + cfg.prior_strength
             variance = max(q * (1.0 - q), cfg.min_variance)
             stds.append(scale * math.sqrt(variance / n_eff))
-        return probability_matching(utilities, stds, self._rng, draws=cfg.draws, floor=floor)
+        if cfg.exploration == "thompson_mc":
+            return probability_matching(utilities, stds, self._rng, draws=cfg.draws, floor=floor)
+        return probability_of_best(utilities, stds, floor=floor, eliminate_z=cfg.eliminate_z)
 
     def _sample(
         self,
@@ -322,7 +387,8 @@ class Router:
             self._stats.observe(chosen, self._context(features), quality)
             if cost_usd is not None:
                 tokens_in, tokens_out = features.input_tokens, features.expected_output_tokens
-                self._cost.observe(specs[index], tokens_in, tokens_out, cost_usd)
+                cost_context = features.query_type if self.config.cost_by_query_type else None
+                self._cost.observe(specs[index], tokens_in, tokens_out, cost_usd, cost_context)
         if scope in ("both", "account"):
             state = self._accounts.get_or_create(account)
             state.policy.learn(lines)

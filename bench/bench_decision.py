@@ -3,7 +3,11 @@
 Decision latency is what the router adds to a request before calling upstream:
 ``extract_features`` on a ~500-token prompt plus a gated ``Router.decide``
 (global and account predictions, blend, sampling) for an established account,
-with 8 and with 20 models. The baseline, measured in the same run, is a bare
+with 8 and with 20 models. The bench account has ~40 rewards per model, so
+VW's weight n / (n + vw_shrinkage) is below ``vw_min_weight`` and the router
+answers from its running means without a VW predict; the ``decision (VW
+asked)`` rows force the predict (``vw_min_weight=0``), which is the cost once
+a context has thousands of rewards. The baseline, measured in the same run, is a bare
 VW ``predict`` of one fixed ADF example with the same number of actions: the
 floor any VW-based router pays. The ratio says how much our code adds on top.
 
@@ -80,8 +84,8 @@ def _percentiles(fn: Callable[[], object], rounds: int) -> dict[str, float]:
     return {"p50_us": round(cuts[49], 1), "p99_us": round(cuts[98], 1)}
 
 
-def _trained_router(models: list[ModelSpec]) -> Router:
-    router = Router(models, BanditConfig(), random.Random(0))
+def _trained_router(models: list[ModelSpec], config: BanditConfig) -> Router:
+    router = Router(models, config, random.Random(0))
     features = extract_features([Message("user", _PROMPT)])
     ids = [m.id for m in models]
     for i in range(300):  # an established account with data on several models
@@ -93,24 +97,31 @@ def _trained_router(models: list[ModelSpec]) -> Router:
 def decision_latency(count: int) -> dict[str, Any]:
     """p50/p99 of features + gated decide, and of a bare VW predict, for ``count`` models."""
     models = _models(count)
-    router = _trained_router(models)
+    router = _trained_router(models, BanditConfig())
+    asking = _trained_router(models, BanditConfig(vw_min_weight=0.0))
     messages = [Message("user", _PROMPT)]
 
-    def decide() -> object:
-        features = extract_features(messages)
-        features = dataclasses.replace(features, sketch=lexical_sketch(_PROMPT))
-        return router.decide("bench", features, "auto")
+    def decide(on: Router) -> Callable[[], object]:
+        def run() -> object:
+            features = extract_features(messages)
+            features = dataclasses.replace(features, sketch=lexical_sketch(_PROMPT))
+            return on.decide("bench", features, "auto")
+
+        return run
 
     fixed = to_vw(extract_features(messages), "auto", models)
     bare = Workspace(vw_args(BanditConfig()))
-    decision = _percentiles(decide, _ROUNDS)
+    decision = _percentiles(decide(router), _ROUNDS)
+    with_vw = _percentiles(decide(asking), _ROUNDS)
     baseline = _percentiles(lambda: bare.predict(fixed), _ROUNDS)
     bare.finish()
     assert router.stage("bench") == "established"
     return {
         "decision": decision,
+        "decision_vw_asked": with_vw,
         "bare_vw_predict": baseline,
         "ratio_p50": round(decision["p50_us"] / baseline["p50_us"], 1),
+        "ratio_vw_asked_p50": round(with_vw["p50_us"] / baseline["p50_us"], 1),
     }
 
 
@@ -150,10 +161,12 @@ def run() -> dict[str, Any]:
     memory = memory_per_account()
     rows: list[dict[str, Any]] = []
     for key, value in latency.items():
-        for part in ("decision", "bare_vw_predict"):
+        for part in ("decision", "decision_vw_asked", "bare_vw_predict"):
             for stat in ("p50_us", "p99_us"):
                 rows.append({"measure": f"{part} {stat} ({key})", "value": value[part][stat]})
         rows.append({"measure": f"decision/bare p50 ({key})", "value": value["ratio_p50"]})
+        ratio = value["ratio_vw_asked_p50"]
+        rows.append({"measure": f"decision_vw_asked/bare p50 ({key})", "value": ratio})
     rows.append({"measure": "MiB per cached account", "value": memory["mib_per_cached_account"]})
     rows.append(
         {"measure": "MiB per default VW workspace", "value": memory["mib_per_default_workspace"]}

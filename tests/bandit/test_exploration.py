@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bandit.exploration import probability_matching, squarecb
+from bandit.exploration import probability_matching, probability_of_best, squarecb
 
 
 def test_squarecb_prefers_best_and_sharpens_with_gamma() -> None:
@@ -40,3 +40,25 @@ def test_probability_matching_is_reproducible_and_floored() -> None:
     a = probability_matching([0.1, 0.2, 0.3], [0.1] * 3, random.Random(7), floor=0.01)
     b = probability_matching([0.1, 0.2, 0.3], [0.1] * 3, random.Random(7), floor=0.01)
     assert a == b and min(a) >= 0.01
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_probability_of_best_matches_monte_carlo(seed: int) -> None:
+    rng = random.Random(seed)
+    means = [rng.uniform(0.3, 0.9) for _ in range(8)]
+    stds = [rng.uniform(0.005, 0.2) for _ in range(8)]
+    exact = probability_of_best(means, stds)
+    sampled = probability_matching(means, stds, random.Random(seed), draws=200_000)
+    assert sum(exact) == pytest.approx(1.0)
+    assert exact == pytest.approx(sampled, abs=0.006)
+
+
+def test_probability_of_best_eliminates_dominated_and_floors() -> None:
+    probs = probability_of_best([0.9, 0.85, 0.2], [0.05, 0.05, 0.01])
+    assert probs[2] == 0.0 and probs[0] > probs[1] > 0.0
+    assert probability_of_best([0.9, 0.85], [0.05, 0.05], eliminate_z=0.4) == [1.0, 0.0]
+    floored = probability_of_best([0.9, 0.2], [1e-6, 1e-6], floor=0.01)
+    assert floored == pytest.approx([0.99, 0.01])
+    assert probability_of_best([0.5, 0.5], [0.0, 0.0]) == pytest.approx([0.5, 0.5])
+    with pytest.raises(ValueError):
+        probability_of_best([], [])

@@ -25,7 +25,7 @@ def _train(router: Router, account: str, rounds: int, best: dict[str, str]) -> N
         router.learn(account, feats, "quality", actions, d.chosen, d.probability, reward)
 
 
-EXPLORATIONS = ["thompson", "squarecb"]
+EXPLORATIONS = ["thompson", "thompson_mc", "squarecb"]
 
 
 @pytest.mark.parametrize("exploration", EXPLORATIONS)
@@ -176,3 +176,47 @@ def test_day_one_routing_follows_the_catalog_prior() -> None:
     assert top("quality") == "frontier"
     assert top("cost") == "small"
     assert top("quality", make_features("code")) == "coder"
+
+
+class _CountingPolicy:
+    """Wraps a QualityPolicy and counts predict calls."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner, self.calls = inner, 0
+
+    def predict(self, lines: list[str]) -> list[float]:
+        self.calls += 1
+        return self.inner.predict(lines)  # type: ignore[attr-defined, no-any-return]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize(("min_weight", "asked"), [(0.02, False), (0.0, True)])
+def test_vw_is_skipped_while_its_weight_is_negligible(min_weight: float, asked: bool) -> None:
+    config = BanditConfig(vw_min_weight=min_weight)
+    router = Router(make_models(3), config, random.Random(0))
+    spy = _CountingPolicy(router._global)
+    router._global = spy  # type: ignore[assignment]
+    feats = make_features("code")
+    ids = [m.id for m in router.models]
+    for i in range(30):  # 10 per model: weight 10 / 2010, far below 0.02
+        router.learn("a", feats, "quality", ids, ids[i % 3], 0.5, 1.0, scope="global")
+    router.decide("a", feats, "quality")
+    assert (spy.calls > 0) is asked
+
+
+def test_closed_form_and_monte_carlo_thompson_agree() -> None:
+    models = make_models(4)
+    exact = Router(models, BanditConfig(), random.Random(0))
+    sampled = Router(
+        models, BanditConfig(exploration="thompson_mc", draws=100_000), random.Random(0)
+    )
+    ids = [m.id for m in models]
+    feats = make_features("math")
+    for i in range(40):
+        for router in (exact, sampled):
+            router.learn("a", feats, "quality", ids, ids[i % 4], 0.5, (i % 4) / 4, scope="global")
+    p = exact.decide("b", feats, "quality").probabilities
+    q = sampled.decide("b", feats, "quality").probabilities
+    assert [p[m] for m in ids] == pytest.approx([q[m] for m in ids], abs=0.01)
