@@ -38,6 +38,8 @@ from service.store.errors import StoreError
 logger = logging.getLogger(__name__)
 
 EMBEDDED_CONSUMER = "embedded"
+EMBEDDED_SNAPSHOT_INTERVAL_S = 2.0
+EMBEDDED_BATCH_SIZE = 100
 
 
 GAUGE_INTERVAL_S = 5.0
@@ -96,6 +98,12 @@ async def start_learning(
     config = LearnerConfig(
         consumer=EMBEDDED_CONSUMER,
         rules=RewardRules(reward_window_s=settings.reward_window_s),
+        # The router learns in place here, so a commit only makes learning
+        # durable (un-acked rewards are redelivered after a crash) and exports
+        # every touched account's VW workspace: rarely and in small reads, as
+        # it shares the serving loop.
+        snapshot_interval_s=EMBEDDED_SNAPSHOT_INTERVAL_S,
+        batch_size=EMBEDDED_BATCH_SIZE,
     )
     learner = Learner(store, router, config, metrics=metrics)
     task = asyncio.create_task(learner.run(), name="embedded-learner")
