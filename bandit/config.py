@@ -56,6 +56,8 @@ class BanditConfig:
     account_shrinkage: float = 3.0
     default_prior_quality: float = 0.7
     # Running means by query type (1), or by query type then complexity bucket (2).
+    # 2 measured worse on data/replay/ (4, 10 or 20 buckets; bucket strength 8-30;
+    # spread from the bucket's or the type's count): the buckets thin the data.
     context_levels: int = 1
     complexity_buckets: int = 4  # equal-width buckets of complexity in [0, 1]
     # Pseudo-observations of the query type's mean in a complexity bucket's mean

@@ -152,12 +152,10 @@ def probability_of_best(
         mass = cdf[:, 1:] - cdf[:, :-1]  # P(action's utility falls in the bin)
         below = cdf[:, 1:] + cdf[:, :-1]
         below *= 0.5  # P(action's utility is below the bin's middle)
-        # Product over the other actions: prefix times suffix products.
-        prefix = np.ones((k + 1, _BINS))
-        np.cumprod(below, axis=0, out=prefix[1:])
-        suffix = np.ones((k + 1, _BINS))
-        np.cumprod(below[::-1], axis=0, out=suffix[1:])
-        share = (mass * prefix[:-1] * suffix[-2::-1]).sum(axis=1)
+        # Product over the other actions: all of them, divided by this one's own
+        # factor (where that is 0, so is this action's mass in the bin).
+        others = below.prod(axis=0) / np.maximum(below, 1e-300)
+        share = (mass * others).sum(axis=1)
         total = share.sum()
         wins[alive] = share / total if total > 0.0 else 1.0 / k  # ties of point masses
     return [floor + (1.0 - floor * count) * float(w) for w in wins]

@@ -16,19 +16,29 @@ abrupt shifts. Baselines are computed on the same stream: the best fixed
 model with hindsight (overall, and its utility on the final quarter), random
 choice (the mean over models) and the per-item oracle.
 
-Figures with the shipped ``BanditConfig`` (seed 1; mean utility, final
-quarter in parentheses; ``python -m bandit.replay DIR --wtp W --seed 1``):
+Figures with the shipped ``BanditConfig`` (mean utility, final quarter in
+parentheses; ``python -m bandit.replay DIR --wtp W --seed S``). The
+acceptance check is the final quarter against the best fixed model's (W = 0.01,
+0.001) and 97% of its overall utility (W = inf):
 
-=================  =====  =================  ================================
-set                W      router             best fixed model
-=================  =====  =================  ================================
-routerbench_train  inf    0.853 (0.884)      0.879 (0.890) gpt-4-1106
-routerbench_train  0.01   0.745 (0.801)      0.738 (0.770) Yi-34B
-routerbench_train  0.001  0.490 (0.492)      0.500 (0.486) mistral-7b
-zeroeval           inf    0.923 (0.937)      0.937 (0.941) o1-mini
-zeroeval           0.01   0.833 (0.863)      0.861 (0.866) o1-mini
-zeroeval           0.001  0.614 (0.611)      0.619 (0.617) deepseek-v2.5
-=================  =====  =================  ================================
+=================  =====  ===============  ===============  ===============  ====================
+set                W      seed 1           seed 2           seed 3           best fixed (overall)
+=================  =====  ===============  ===============  ===============  ====================
+routerbench_train  inf    0.864 (0.886)    0.848 (0.871)    0.859 (0.880)    0.879 gpt-4-1106
+routerbench_train  0.01   0.748 (0.810)    0.749 (0.774)    0.731 (0.774)    0.738 Yi-34B
+routerbench_train  0.001  0.477 (0.503)    0.466 (0.506)    0.489 (0.520)    0.500 mistral-7b
+zeroeval           inf    0.922 (0.941)    0.917 (0.942)    0.927 (0.951)    0.937 o1-mini
+zeroeval           0.01   0.847 (0.863)    0.849 (0.866)    0.849 (0.875)    0.861 o1-mini
+zeroeval           0.001  0.613 (0.619)    0.608 (0.639)    0.609 (0.622)    0.619 deepseek-v2.5
+=================  =====  ===============  ===============  ===============  ====================
+
+Misses: routerbench_train W = inf seed 2 (96.4%), W = 0.001 seed 2 (final
+quarter -0.004), zeroeval W = 0.01 seed 1 (-0.0026: three prompts the
+featurizer calls "conversation", a type with too little data, went to other
+models). On zeroeval the router's final quarter is often exactly the best
+fixed model's (it routes everything to it): the GSM8K/MATH split within
+"math" that could beat it was not learned (complexity buckets as a context
+level measured worse, see ``BanditConfig.context_levels``).
 
 Run ``python -m bandit.replay DIR --wtp 0.01 --seed 1`` (or ``autoroute replay``).
 """
