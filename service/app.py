@@ -33,7 +33,7 @@ from providers.circuit import CircuitBreaker
 from providers.fallback import FallbackPolicy
 from providers.registry import ProviderKeys, ProviderRegistry
 from service.auth import DEFAULT_KEY_FILE, KeyRing
-from service.circuits import TolerantCircuitStore
+from service.circuits import LocalCircuitStore, TolerantCircuitStore
 from service.errors import install_error_handler
 from service.feedback import FeedbackService
 from service.insights import Insights
@@ -169,7 +169,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         core = await _build_core(settings, stack)
         store = core.store
         insights_ = await _build_insights(settings, stack)
-        breaker = CircuitBreaker(TolerantCircuitStore(store))
+        circuits = TolerantCircuitStore(store)
+        breaker = CircuitBreaker(LocalCircuitStore(circuits) if settings.embedded else circuits)
         # Closed after the pipeline drains (exit stack: last in, first out).
         request_log = RequestLog(store, core.metrics, settings.reward_window_s)
         if settings.embedded:

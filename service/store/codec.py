@@ -6,7 +6,6 @@ Records are JSON (orjson) so that a stored value is readable with
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -25,8 +24,8 @@ def loads(raw: bytes | str) -> Any:
 
 
 def encode_decision(record: DecisionRecord) -> bytes:
-    """Serialize a decision record."""
-    return orjson.dumps(asdict(record))
+    """Serialize a decision record (orjson writes dataclasses natively, no ``asdict`` copy)."""
+    return orjson.dumps(record)
 
 
 def decode_decision(raw: bytes | str) -> DecisionRecord:
@@ -38,7 +37,7 @@ def decode_decision(raw: bytes | str) -> DecisionRecord:
 
 def encode_event(event: RewardEvent) -> bytes:
     """Serialize a reward event."""
-    return orjson.dumps(asdict(event))
+    return orjson.dumps(event)
 
 
 def decode_event(raw: bytes | str) -> RewardEvent:
