@@ -157,6 +157,9 @@ class Learner:
                 if until_idle and work == 0 and not self._reader.recovering and not self._dirty():
                     if not await self._store.pending_count(self.held_shards):
                         break
+                linger = self.config.min_read_interval_s
+                if not until_idle and linger > 0 and work < self.config.batch_size:
+                    await self._wait(linger)
         finally:
             await self._shutdown()
 

@@ -25,6 +25,10 @@ class LearnerConfig:
         claim_idle_ms: an entry pending this long belongs to a dead consumer.
         max_deliveries: attempts before an entry is dead-lettered.
         lease_ttl_ms: shard and global lease lifetime (renewed every third).
+        min_read_interval_s: after a step that read less than a full batch,
+            wait this long before the next read, so rewards arriving one by one
+            are learned in batches (the embedded learner shares the serving
+            loop; 0 reads again at once).
     """
 
     shards: tuple[int, ...] | None = None
@@ -41,3 +45,4 @@ class LearnerConfig:
     lease_ttl_ms: int = 10_000
     defaults_interval_s: float = 1.0
     max_touched_accounts: int = 200
+    min_read_interval_s: float = 0.0

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 EMBEDDED_CONSUMER = "embedded"
 EMBEDDED_SNAPSHOT_INTERVAL_S = 2.0
 EMBEDDED_BATCH_SIZE = 100
+EMBEDDED_MIN_READ_INTERVAL_S = 0.05
 
 
 GAUGE_INTERVAL_S = 5.0
@@ -104,6 +105,7 @@ async def start_learning(
         # it shares the serving loop.
         snapshot_interval_s=EMBEDDED_SNAPSHOT_INTERVAL_S,
         batch_size=EMBEDDED_BATCH_SIZE,
+        min_read_interval_s=EMBEDDED_MIN_READ_INTERVAL_S,
     )
     learner = Learner(store, router, config, metrics=metrics)
     task = asyncio.create_task(learner.run(), name="embedded-learner")
