@@ -51,6 +51,13 @@ def serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        # uvloop and httptools come with uvicorn[standard]; named so that a
+        # missing one fails at start instead of falling back to the slow path.
+        loop="uvloop",
+        http="httptools",
+        # One log line per request costs CPU on the hot path; every request is
+        # already counted in /metrics and carries X-Autoroute-Request-Id.
+        access_log=args.access_log,
         # SIGTERM: stop accepting, let in-flight requests finish for up to this
         # long, then run the lifespan's shutdown (which flushes reward events).
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
@@ -107,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     p_serve.add_argument("--port", type=int, default=8000)
     p_serve.add_argument("--workers", type=int, default=1)
     p_serve.add_argument("--log-level", default="info")
+    p_serve.add_argument(
+        "--access-log", action="store_true", help="log one line per request (off by default)"
+    )
     sub.add_parser("learner", help="run the reward learner (options after it go to it)")
     sub.add_parser("replay", help="replay a data folder offline (options go to it)")
     p_keys = sub.add_parser("keys", help="manage API keys in the store")

@@ -15,7 +15,7 @@ from service.errors import EmptyMessages, ValidationFailed
 from service.pipeline import ChatCall
 from service.schemas import ChatCompletionRequest
 from service.streaming import SSE_HEADERS, openai_events
-from service.wire import OPENAI_ERRORS, openai_completion, route_headers
+from service.wire import OPENAI_ERRORS, FastJSONResponse, openai_completion, route_headers
 
 ROUTING_ALIASES = frozenset({"auto", "routeplex-ai"})
 
@@ -59,4 +59,4 @@ async def chat_completions(
             headers={**SSE_HEADERS, **route_headers(session.outcome)},
         )
     done = await pipeline.complete(call)
-    return JSONResponse(openai_completion(done), headers=route_headers(done.outcome))
+    return FastJSONResponse(openai_completion(done), headers=route_headers(done.outcome))
