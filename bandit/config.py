@@ -66,6 +66,14 @@ class BanditConfig:
     # Context levels whose count sets the exploration spread (a finer mean
     # need not mean more exploration).
     spread_levels: int = 2
+    # Exploration pays off only through future requests of the same context: a
+    # context whose share of the traffic so far, (n_context + 1) / (updates + 1),
+    # is below this gets its spread scaled by sqrt(share / this). Measured on
+    # data/replay/ seeds 1-6: a handful of prompts of a rare query type (zeroeval's
+    # 7 "conversation") otherwise went to other models at the prior-sized spread
+    # of a context with no data, and stayed explored into the final quarter.
+    # 0.05 and 0.1 measured alike, 0.02 in between, 0 (off) worst.
+    rare_context_share: float = 0.05
     # Pseudo-observations of the running means against VW's contextual prediction,
     # per model and context: VW extrapolates badly where it has little data. With
     # the closed-form exploration, seeds 1-6 of data/replay/ summed 0.07 (2000),
@@ -106,3 +114,13 @@ class BanditConfig:
     # zeroeval at W = 0.001 on some seeds and cost as much elsewhere.
     cost_by_query_type: bool = False
     cost_context_calls: float = 3.0
+    # The calibrated cost scales with the token estimate at a slope b learned as
+    # the pooled within-model regression of log observed cost on log estimate,
+    # with this much pseudo-mass (log-units squared) at b = 1; 0 turns it off.
+    # On zeroeval the estimate barely predicts a call's real cost (correlation
+    # 0.03-0.19 per model), so a long-looking GSM8K prompt priced o1-mini 3x
+    # too high and sent it to a cheaper, wrong model. Seeds 1-6 of data/replay/,
+    # summed margins with rare_context_share 0.05: 0 -> 0.154, 1 -> 0.200,
+    # 3 -> 0.181, 10 -> 0.229, 20 -> 0.127, 30 -> 0.220; only 20 passed all
+    # six seed-1 checks (10 and 30 missed zeroeval W = 0.001 by 0.0035 / 0.0004).
+    cost_slope_prior: float = 20.0

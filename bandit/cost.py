@@ -22,6 +22,12 @@ correction is refined per model and context, shrunk towards the model's own by
 ``context_obs`` pseudo-calls: output length depends on the model *and* the kind
 of prompt (on zeroeval, whose costs are response length x list price, a model
 that writes long derivations on hard maths is verbose there and not on code).
+
+With ``slope_prior`` > 0, the estimate scales with our token estimate not 1:1
+but at a slope learned from the calls (log observed cost on log estimate,
+pooled within models, ``slope_prior`` pseudo-mass at 1): where the estimate
+predicts a call's cost poorly, the expected cost stays near the model's typical
+call instead of swinging with a guessed output length.
 """
 
 from __future__ import annotations
@@ -40,6 +46,12 @@ class _Tally:
     observed_usd: float = 0.0
     catalog_usd: float = 0.0  # catalog price x token estimate, where the price is known
     tokens: float = 0.0  # token estimate (input + expected output)
+    # Log-space sums of (x = log base estimate, y = log observed cost), calls with cost > 0.
+    log_n: float = 0.0
+    log_x: float = 0.0
+    log_y: float = 0.0
+    log_xx: float = 0.0
+    log_xy: float = 0.0
 
 
 def price_known(spec: ModelSpec) -> bool:
@@ -62,9 +74,13 @@ class CostModel:
         0.004
     """
 
-    def __init__(self, prior_obs: float = 3.0, context_obs: float = 3.0) -> None:
+    def __init__(
+        self, prior_obs: float = 3.0, context_obs: float = 3.0, slope_prior: float = 0.0
+    ) -> None:
         self._prior_obs = prior_obs
         self._context_obs = context_obs
+        self._slope_prior = slope_prior  # 0: the estimate scales 1:1 with the base
+        self._slope: float | None = None
         self._tally: dict[str, _Tally] = {}
         self._by_context: dict[str, _Tally] = {}  # "model\tcontext" -> tally
         self._median: float | None = None  # cached median correction, reset on change
@@ -81,6 +97,7 @@ class CostModel:
         if not math.isfinite(cost) or cost < 0:
             return
         self._median = None
+        self._slope = None
         catalog = expected_cost_usd(spec, input_tokens, output_tokens) if price_known(spec) else 0.0
         tallies = [self._tally.setdefault(spec.id, _Tally())]
         if context is not None:
@@ -90,6 +107,14 @@ class CostModel:
             tally.observed_usd += cost
             tally.tokens += max(1, input_tokens + output_tokens)
             tally.catalog_usd += catalog
+        base = catalog if catalog > 0 else float(max(1, input_tokens + output_tokens))
+        if cost > 0:
+            x, y, own = math.log(base), math.log(cost), tallies[0]
+            own.log_n += 1
+            own.log_x += x
+            own.log_y += y
+            own.log_xx += x * x
+            own.log_xy += x * y
 
     def expected(
         self,
@@ -107,7 +132,7 @@ class CostModel:
             if fine is not None and fine.catalog_usd > 0:
                 pseudo = self._context_obs * fine.catalog_usd / fine.calls
                 correction = (fine.observed_usd + correction * pseudo) / (fine.catalog_usd + pseudo)
-            return catalog * correction
+            return catalog * correction * self._flatten(spec.id, catalog)
         rate = self._lowest_rate()
         for tally, prior_obs in (
             (self._tally.get(spec.id), self._prior_obs),
@@ -116,7 +141,29 @@ class CostModel:
             if tally is not None and tally.calls > 0:
                 pseudo_tokens = prior_obs * tally.tokens / tally.calls
                 rate = (tally.observed_usd + rate * pseudo_tokens) / (tally.tokens + pseudo_tokens)
-        return rate * tokens
+        return rate * tokens * self._flatten(spec.id, float(tokens))
+
+    def _flatten(self, model: str, base: float) -> float:
+        """``exp((b - 1) * (log base - mean log base of the model's calls))``.
+
+        The calibrated estimate scales 1:1 with the base (catalog estimate, or
+        tokens); ``b`` is the slope of log observed cost on log base, pooled
+        within models. Where the token estimate predicts little of a call's
+        real cost (b < 1), the estimate moves towards the model's typical cost.
+        """
+        if self._slope_prior <= 0.0:
+            return 1.0
+        tally = self._tally.get(model)
+        if tally is None or tally.log_n < 1 or base <= 0:
+            return 1.0
+        if self._slope is None:
+            sxx = sxy = 0.0
+            for t in self._tally.values():
+                if t.log_n >= 2:
+                    sxx += t.log_xx - t.log_x * t.log_x / t.log_n
+                    sxy += t.log_xy - t.log_x * t.log_y / t.log_n
+            self._slope = (sxy + self._slope_prior) / (sxx + self._slope_prior)
+        return math.exp((self._slope - 1.0) * (math.log(base) - tally.log_x / tally.log_n))
 
     def _correction(self, model: str) -> float:
         # Token estimates are off in the same direction for most models, so a model
@@ -147,12 +194,18 @@ class CostModel:
     def load_state(self, state: dict[str, dict[str, float]]) -> None:
         """Replace the tallies with a snapshot from :meth:`state`."""
         self._median = None
+        self._slope = None
         tallies = {
             key: _Tally(
                 calls=int(v["calls"]),
                 observed_usd=float(v["observed_usd"]),
                 catalog_usd=float(v["catalog_usd"]),
                 tokens=float(v["tokens"]),
+                log_n=float(v.get("log_n", 0.0)),
+                log_x=float(v.get("log_x", 0.0)),
+                log_y=float(v.get("log_y", 0.0)),
+                log_xx=float(v.get("log_xx", 0.0)),
+                log_xy=float(v.get("log_xy", 0.0)),
             )
             for key, v in state.items()
         }

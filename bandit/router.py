@@ -135,7 +135,9 @@ class Router:
         self._updates = 0  # global rewards learned
         self._stats = QualityStats()  # global quality means per model and context
         self._cost = CostModel(
-            prior_obs=config.cost_prior_calls, context_obs=config.cost_context_calls
+            prior_obs=config.cost_prior_calls,
+            context_obs=config.cost_context_calls,
+            slope_prior=config.cost_slope_prior,
         )
         self._accounts = AccountCache(config, on_evict)
         self.model_version = "0"
@@ -297,7 +299,9 @@ class Router:
 
         ``thompson``: probability matching on Gaussian posteriors whose spread
         shrinks with the observations of each model (on this query type in full,
-        on others at ``model_share``). ``squarecb``: inverse-gap weighting with
+        on others at ``model_share``), scaled down in a context seen less than
+        ``rare_context_share`` of the time (exploring there helps few future
+        requests). ``squarecb``: inverse-gap weighting with
         an optimism bonus. ``sharpen`` > 1 explores less (accounts lean on global).
         """
         cfg = self.config
@@ -309,6 +313,10 @@ class Router:
         # Exploration decays with the number of updates (the schedule), on top of
         # each model's own posterior spread.
         scale = cfg.posterior_scale / sharpen / math.sqrt(1.0 + updates / cfg.decay_updates)
+        if cfg.rare_context_share > 0.0 and context:
+            seen = sum(stats.count(m, context) for m in ids)
+            share = (seen + 1.0) / (updates + 1.0)
+            scale *= math.sqrt(min(1.0, share / cfg.rare_context_share))
         stds = []
         for model, q in zip(ids, quality, strict=True):
             # Consistent with the shrinkage in QualityStats.mean: the estimate rests on

@@ -53,3 +53,21 @@ def test_untried_unpriced_model_is_priced_optimistically() -> None:
     model.observe(PRICED, 100, 100, 0.0002)  # cheap
     third = ModelSpec("u3", "p", "u3", float("nan"), float("nan"))
     assert model.expected(third, 100, 100) == pytest.approx(0.0002)
+
+
+def test_slope_flattens_an_estimate_that_does_not_predict_the_cost() -> None:
+    # The real cost is the same whatever the token estimate says: the learned
+    # slope goes towards 0, so a long-looking request is not priced far above
+    # the model's typical call.
+    model = CostModel(prior_obs=1.0, slope_prior=1.0)
+    plain = CostModel(prior_obs=1.0)
+    spec = ModelSpec("m", "p", "m", 1.0, 1.0)
+    for out in (100, 400, 1600, 6400) * 25:
+        model.observe(spec, 100, out, 0.001)
+        plain.observe(spec, 100, out, 0.001)
+    long_call = model.expected(spec, 100, 6400)
+    assert abs(long_call - 0.001) < abs(plain.expected(spec, 100, 6400) - 0.001)
+    assert 0.0005 < long_call < 0.002
+    clone = CostModel(prior_obs=1.0, slope_prior=1.0)
+    clone.load_state(model.state())
+    assert clone.expected(spec, 100, 6400) == long_call
