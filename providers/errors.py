@@ -108,19 +108,13 @@ class ProviderError(Exception):
 
 
 class Retryable(ProviderError):
-    """The request may succeed on another model, or later on this one."""
+    """The request may succeed on another model, or later on this one.
+
+    ``retry_after`` (seconds) is set when the upstream or the breaker says when
+    to try again; the circuit breaker honours it.
+    """
 
     kind = "retryable"
-
-
-class ServerError(Retryable):
-    kind = "server_error"
-
-
-class RateLimited(Retryable):
-    """429. ``retry_after`` (seconds) comes from ``Retry-After`` when sent."""
-
-    kind = "rate_limited"
 
     def __init__(
         self,
@@ -133,6 +127,16 @@ class RateLimited(Retryable):
     ) -> None:
         super().__init__(message, model=model, provider=provider, status=status)
         self.retry_after = retry_after
+
+
+class ServerError(Retryable):
+    kind = "server_error"
+
+
+class RateLimited(Retryable):
+    """429. ``retry_after`` (seconds) comes from ``Retry-After`` when sent."""
+
+    kind = "rate_limited"
 
 
 class ProviderTimeout(Retryable):
@@ -147,18 +151,6 @@ class ProviderUnavailable(Retryable):
     """Not tried at all: its circuit is open or no key is configured."""
 
     kind = "unavailable"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        model: str | None = None,
-        provider: str | None = None,
-        status: int | None = None,
-    ) -> None:
-        super().__init__(message, model=model, provider=provider, status=status)
-        self.retry_after = retry_after
 
 
 class NonRetryable(ProviderError):
