@@ -54,3 +54,26 @@ def test_empty_blob_is_rejected() -> None:
 def test_vw_args_carry_small_queue_and_interactions() -> None:
     args = vw_args(BanditConfig(queue_limit=4, interactions=("qa",)))
     assert "--example_queue_limit 4" in args and "-q qa" in args and "--cb_adf" in args
+
+
+def test_native_calls_match_vowpalwabbits_python_api() -> None:
+    """The policy's direct native calls learn and predict exactly as ``Workspace``."""
+    import random
+
+    from vowpalwabbit import Workspace
+
+    config = BanditConfig()
+    ours, reference = QualityPolicy(config), Workspace(vw_args(config))
+    rng = random.Random(7)
+    models = make_models(5)
+    for i in range(400):
+        features = make_features(query_type=rng.choice(["code", "math", "creative"]))
+        chosen = rng.randrange(len(models))
+        lines = to_vw(features, "balanced", models, chosen=chosen, cost=-rng.random())
+        ours.learn(lines)
+        reference.learn(list(lines))
+        if i % 40 == 0:
+            probe = to_vw(features, "quality", models)
+            expected = [min(1.0, max(0.0, -float(c))) for c in reference.predict(list(probe))]
+            assert ours.predict(probe) == expected
+    assert ours.updates == 400
