@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 import random
@@ -76,8 +77,13 @@ class _Pending:
     cost: float
 
 
+@functools.lru_cache(maxsize=16384)
 def featurize(prompt: str) -> PromptFeatures:
-    """Prompt features as the service computes them, plus the lexical sketch."""
+    """Prompt features as the service computes them, plus the lexical sketch.
+
+    Cached (features are a pure, frozen function of the prompt): a sweep replays
+    the same prompts once per (W, seed).
+    """
     features = extract_features([Message(role="user", content=prompt)])
     if not features.sketch:
         features = dataclasses.replace(features, sketch=lexical_sketch(prompt))
@@ -178,10 +184,40 @@ def run_replay(
     ``seed``: the files are sorted by source task, and live traffic interleaves
     kinds of prompts. Returns the result dict written by ``--json``.
     """
-    if wtp <= 0 or accounts < 1 or delay < 0:
-        raise ValueError("need wtp > 0, accounts >= 1 and delay >= 0")
     data = load_replay_set(folder)
     warm = load_replay_set(warm_start) if warm_start else None
+    return replay_set(
+        data,
+        wtp=wtp,
+        strategy=strategy,
+        seed=seed,
+        accounts=accounts,
+        warm=warm,
+        delay=delay,
+        config=config,
+        progress=progress,
+        plot_path=plot_path,
+        in_order=in_order,
+    )
+
+
+def replay_set(
+    data: ReplaySet,
+    *,
+    wtp: float = math.inf,
+    strategy: Strategy = "auto",
+    seed: int = 1,
+    accounts: int = 1,
+    warm: ReplaySet | None = None,
+    delay: int = 0,
+    config: BanditConfig | None = None,
+    progress: bool = False,
+    plot_path: str | None = None,
+    in_order: bool = False,
+) -> dict[str, Any]:
+    """:func:`run_replay` on a set already in memory (the sweep loads each folder once)."""
+    if wtp <= 0 or accounts < 1 or delay < 0:
+        raise ValueError("need wtp > 0, accounts >= 1 and delay >= 0")
     if not in_order:
         data = shuffled(data, seed)
         warm = shuffled(warm, seed) if warm is not None else None
