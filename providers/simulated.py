@@ -24,6 +24,8 @@ How the simulation depends on the model and the query type::
     input tokens      4 characters per token, +4 per message
     latency (ms)      model ``latency_ms`` × (0.5 + output_tokens / 400) × uniform(0.8, 1.2)
     cost              from the reported usage and the catalog prices, as for real models
+    text              filler words, about one per output token; code answers put
+                      them in a fenced block after a short sentence
 
 The query type is guessed with a few keywords (:func:`guess_query_type`), on
 purpose much cruder than the router's classifier: the simulation only needs
@@ -217,7 +219,7 @@ def _plan(model: ModelSpec, request: ChatRequest) -> _Plan:
     output_tokens = min(wanted, limit)
     latency_ms = model.latency_ms * (0.5 + output_tokens / 400) * rng.uniform(0.8, 1.2)
     return _Plan(
-        text=_text(model.id, output_tokens, rng),
+        text=_text(model.id, output_tokens, rng, query_type),
         quality=round(quality, 4),
         usage=Usage(input_tokens, output_tokens),
         latency_ms=round(latency_ms, 1),
@@ -243,10 +245,16 @@ def _seed(model: ModelSpec, request: ChatRequest) -> int:
     return int.from_bytes(digest.digest(), "big")
 
 
-def _text(model_id: str, output_tokens: int, rng: random.Random) -> str:
+def _text(model_id: str, output_tokens: int, rng: random.Random, query_type: str) -> str:
     # About one word per token after the prefix keeps text length plausible.
     words = [rng.choice(_WORDS) for _ in range(max(1, output_tokens - 4))]
-    return f"[simulated {model_id}] " + " ".join(words)
+    prefix = f"[simulated {model_id}] "
+    if query_type != "code" or len(words) < 8:
+        return prefix + " ".join(words)
+    # Code answers come as a sentence and a fenced block, as real models answer
+    # them, so the automatic quality signal's structure check can pass.
+    lines = [" ".join(words[i : i + 6]) for i in range(4, len(words), 6)]
+    return prefix + " ".join(words[:4]) + "\n```\n" + "\n".join(lines) + "\n```"
 
 
 def _split(text: str, parts: int) -> list[str]:

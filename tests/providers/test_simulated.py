@@ -188,3 +188,13 @@ def test_docstring_example_runs() -> None:
     results = doctest.testmod(simulated_module)
 
     assert results.attempted > 0 and results.failed == 0
+
+
+async def test_code_answers_carry_a_fenced_block_and_others_do_not() -> None:
+    provider = SimulatedProvider()
+    code = await provider.complete(
+        SMALL, ask("Write a python function that reverses a list"), timeout=5
+    )
+    prose = await provider.complete(SMALL, ask("Tell me about your weekend"), timeout=5)
+    assert code.text.count("```") == 2 and code.text.rstrip().endswith("```")
+    assert "```" not in prose.text
