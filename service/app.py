@@ -213,7 +213,9 @@ def _hash_secret(settings: Settings) -> bytes:
 
 async def _build_insights(settings: Settings, stack: AsyncExitStack) -> Insights:
     stats: StatsStore = (
-        LocalStats() if settings.redis_url is None else RedisStats.from_url(settings.redis_url)
+        LocalStats(settings.data_dir / "insights.db")
+        if settings.redis_url is None
+        else RedisStats.from_url(settings.redis_url)
     )
     stack.push_async_callback(stats.close)
     return Insights(stats, settings.gate_warmup_samples, settings.gate_established_samples)

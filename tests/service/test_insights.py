@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,3 +138,38 @@ def test_redis_workers_share_insights_and_resets(
         assert seen_by_b["samples"] == 3
         assert worker_b.delete("/api/v1/insights/data", headers=ALICE).status_code == 200
         assert worker_a.get("/api/v1/insights", headers=ALICE).json()["data"]["samples"] == 0
+
+
+async def test_local_stats_survive_a_restart_and_a_reset_is_durable(tmp_path: Path) -> None:
+    path = tmp_path / "insights.db"
+    stats = LocalStats(path, flush_interval_s=0.01)
+    await stats.incr_stats("a", {"code|m|n": 1.0, "code|m|r": 0.5})
+    await stats.incr_stats("a", {"code|m|n": 1.0})
+    await stats.incr_stats("b", {"math|m|n": 1.0})
+    await asyncio.sleep(0.1)  # the background flush, not close(), writes these
+    reopened = LocalStats(path)
+    assert await reopened.get_stats("a") == {"code|m|n": 2.0, "code|m|r": 0.5}
+    await reopened.close()
+
+    await stats.delete_stats("a")
+    await stats.incr_stats("b", {"math|m|n": 2.0})
+    await stats.close()
+    again = LocalStats(path)
+    assert await again.get_stats("a") == {}
+    assert await again.get_stats("b") == {"math|m|n": 3.0}
+    await again.close()
+
+
+def test_embedded_insights_survive_an_app_restart(
+    make_settings: SettingsFactory, upstream: FakeUpstream
+) -> None:
+    settings = make_settings()
+    with TestClient(create_app(settings)) as client:
+        for _ in range(3):
+            chat(client, "Write a python function that reverses a string.")
+        before = client.get("/api/v1/insights", headers=ALICE).json()["data"]
+    assert before["samples"] == 3
+    with TestClient(create_app(settings)) as client:
+        after = client.get("/api/v1/insights", headers=ALICE).json()["data"]
+    assert after["samples"] == 3
+    assert after["query_types"] == before["query_types"]
