@@ -113,13 +113,15 @@ def _start_direct(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
     return Target("direct", f"{upstream_url}/chat/completions", bodies, "")
 
 
-def _autoroute(name: str, launcher: str | None) -> Callable[[ExitStack, Path, str], Target]:
+def _autoroute(
+    name: str, launcher: str | None, extra_env: dict[str, str] | None = None
+) -> Callable[[ExitStack, Path, str], Target]:
     """Start ``autoroute serve``, or the same through a ``bench.whatif_*`` launcher."""
 
     def start(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
         port = procs.free_port()
         (workdir / name).mkdir()
-        env = autoroute_environment(workdir / name, upstream_url)
+        env = autoroute_environment(workdir / name, upstream_url) | (extra_env or {})
         argv = autoroute_command(port)
         if launcher is not None:
             argv = procs.python_module(launcher, *argv[1:])
@@ -195,6 +197,11 @@ STARTERS: dict[str, Callable[[ExitStack, Path, str], Target]] = {
         "autoroute_aiohttp_transport", "bench.whatif_aiohttp_transport"
     ),
     "autoroute_redis": _start_autoroute_redis,
+    # autoroute with the upstream client's direct aiohttp POST turned off, so
+    # non-streamed calls go through httpx's ``post`` (service/upstream.py): an A/B.
+    "autoroute_httpx_post": _autoroute(
+        "autoroute_httpx_post", None, {"AUTOROUTE_UPSTREAM_FAST": "0"}
+    ),
 }
 DEFAULT_TARGETS = "direct,floor,floor_aiohttp,autoroute,litellm"
 READY_TIMEOUT_S = {"litellm": 180.0}

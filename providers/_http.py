@@ -4,17 +4,30 @@ translation of ``httpx`` transport failures into :mod:`providers.errors`.
 Each adapter supplies an ``ErrorTranslator`` that turns a non-2xx response and
 its parsed JSON body into the most specific :class:`ProviderError`; everything
 about sockets and timeouts is translated here, once.
+
+The fast path: the adapters receive an ``httpx.AsyncClient``, and tests inject
+one on an ``httpx.MockTransport``. When the client also has a
+``post_json_fast`` method (:class:`FastJSONClient`; the service's shared client,
+``service.upstream.UpstreamClient``, does), :func:`post_json` sends the
+orjson-encoded body through it and gets back ``(status, bytes, raw headers)``,
+without building httpx's request and response objects; ``httpx.Headers`` are
+built only for an error. Everything around the call (the overall deadline,
+the exceptions, what the translator sees) is the same on both paths. The
+non-streaming POST is the hot path: httpx's ``Client.post`` machinery was ~10 %
+of the server's time under load (``BENCHMARKS.md``, profile at ``318ead4``).
+Streams stay on the httpx API.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
+import orjson
 
 from providers.errors import ConnectionFailed, ProviderError, ProviderTimeout, ServerError
 
@@ -29,6 +42,26 @@ class ErrorContext:
 
 # (status, parsed JSON body or None, response headers) -> error to raise
 ErrorTranslator = Callable[[int, Any, httpx.Headers], ProviderError]
+
+RawHeaders = Sequence[tuple[bytes, bytes]]
+
+
+class FastJSONClient(Protocol):
+    """A client with a direct JSON POST, which :func:`post_json` prefers (duck-typed)."""
+
+    async def post_json_fast(
+        self, url: str, headers: Mapping[str, str], body: bytes, timeout: float
+    ) -> tuple[int, bytes, RawHeaders]:
+        """POST ``body``; return status, body and raw headers, failing with ``httpx.HTTPError``.
+
+        ``timeout`` bounds connecting and each read, as ``httpx.Timeout(timeout)`` does.
+        """
+        ...
+
+
+_PostJSONFast = Callable[
+    [str, Mapping[str, str], bytes, float], Awaitable[tuple[int, bytes, RawHeaders]]
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +86,18 @@ def transport_error(exc: httpx.HTTPError, ctx: ErrorContext) -> ProviderError:
     return ServerError(f"HTTP failure ({detail})", model=ctx.model, provider=ctx.provider)
 
 
+def _loads(data: str | bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        # What orjson refuses and json takes (NaN, lone surrogates, UTF-16), or malformed.
+        return json.loads(data)
+
+
 def parse_json_object(data: str | bytes, ctx: ErrorContext) -> dict[str, Any]:
     """Decode a JSON object from upstream, or raise ``ServerError`` if it is malformed."""
     try:
-        value = json.loads(data)
+        value = _loads(data)
     except ValueError as exc:
         raise ServerError(
             "upstream sent malformed JSON", model=ctx.model, provider=ctx.provider
@@ -70,9 +111,17 @@ def parse_json_object(data: str | bytes, ctx: ErrorContext) -> dict[str, Any]:
 
 def _json_or_none(content: bytes) -> Any:
     try:
-        return json.loads(content)
+        return _loads(content)
     except ValueError:
         return None
+
+
+def _encode(body: Mapping[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        # What json takes and orjson refuses (non-str keys, ints over 64 bits).
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 async def post_json(
@@ -88,19 +137,33 @@ async def post_json(
     """POST ``body`` and return the decoded JSON object of a 2xx answer.
 
     ``timeout`` bounds the whole exchange, not just each socket operation.
+    Goes through ``client.post_json_fast`` when the client has one
+    (:class:`FastJSONClient`), else through ``client.post``.
     """
+    fast: _PostJSONFast | None = getattr(client, "post_json_fast", None)
+    headers_out: httpx.Headers | RawHeaders
     try:
         async with asyncio.timeout(timeout):
-            response = await client.post(url, headers=dict(headers), json=body, timeout=timeout)
+            if fast is not None:
+                status, content, headers_out = await fast(url, headers, _encode(body), timeout)
+            else:
+                response = await client.post(url, headers=dict(headers), json=body, timeout=timeout)
+                status, content, headers_out = (
+                    response.status_code,
+                    response.content,
+                    response.headers,
+                )
     except TimeoutError as exc:
         raise ProviderTimeout(
             f"no answer within {timeout:.1f}s", model=ctx.model, provider=ctx.provider
         ) from exc
     except httpx.HTTPError as exc:
         raise transport_error(exc, ctx) from exc
-    if response.status_code >= 400:
-        raise translate(response.status_code, _json_or_none(response.content), response.headers)
-    return parse_json_object(response.content, ctx)
+    if status >= 400:
+        if not isinstance(headers_out, httpx.Headers):
+            headers_out = httpx.Headers(headers_out)
+        raise translate(status, _json_or_none(content), headers_out)
+    return parse_json_object(content, ctx)
 
 
 async def stream_sse(

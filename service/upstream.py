@@ -1,28 +1,46 @@
-"""The shared upstream client: ``httpx``'s API on aiohttp's transport.
+"""The shared upstream client: ``httpx``'s API, aiohttp underneath.
 
 The provider adapters speak ``httpx`` (and their tests inject an
-``httpx.MockTransport``); only the transport under the service's one shared
-client is aiohttp's. Measured on one core, the same FastAPI passthrough spent
-~1,200-2,100 µs of CPU per proxied request on httpx's own pool and ~380-410
-µs on this transport (``BENCHMARKS.md``).
+``httpx.MockTransport``); only the client the service shares between them is
+different. :func:`upstream_client` builds an :class:`UpstreamClient`: an
+``httpx.AsyncClient`` on aiohttp's transport that also offers
+:meth:`UpstreamClient.post_json_fast`, which ``providers._http.post_json`` uses
+for every non-streaming call. That method POSTs the encoded body through the
+transport's own ``aiohttp.ClientSession`` (same connector, same pool) and
+returns ``(status, body bytes, raw headers)``, skipping httpx's request,
+response and header objects. Streams stay on the httpx API.
 
-``httpx_aiohttp`` maps the common aiohttp failures to ``httpx`` exceptions;
-:class:`UpstreamTransport` maps them again (a refused connection must be a
-``ConnectError``, not the ``ConnectTimeout`` the library picks) and maps every
-other ``aiohttp.ClientError`` too, so a
-transport failure always reaches ``providers._http`` as an ``httpx.HTTPError``
-and becomes a retryable provider error: fallback must never see a raw aiohttp
-exception.
+Why two layers of the same thing: measured on one core, the same FastAPI
+passthrough spent ~1,200-2,100 µs of CPU per proxied request on httpx's own
+pool, ~380-410 µs with httpx on aiohttp's transport and ~190-250 µs on a bare
+``aiohttp.ClientSession`` (``BENCHMARKS.md``). ``bench http_overhead``
+measures the fast path as ``autoroute`` beside ``autoroute_httpx_post``.
+``AUTOROUTE_UPSTREAM_FAST=0`` (read once, at import) turns the fast path off
+for that comparison. It is also off when an HTTP proxy is configured in the
+environment, since httpx routes proxied URLs through its own transports.
+
+Failures: ``httpx_aiohttp`` maps the common aiohttp failures to ``httpx``
+exceptions; :class:`UpstreamTransport` maps them again (a refused connection
+must be a ``ConnectError``, not the ``ConnectTimeout`` the library picks) and
+maps every other ``aiohttp.ClientError`` too. The fast path uses the same
+mapping, so a transport failure always reaches ``providers._http`` as an
+``httpx.HTTPError`` and becomes a retryable provider error: fallback never
+sees a raw aiohttp exception.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import os
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from urllib.request import getproxies
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
+
+# A benchmark switch (bench/http_targets.py, ``autoroute_httpx_post``), not a setting.
+FAST_PATH = os.environ.get("AUTOROUTE_UPSTREAM_FAST", "1") != "0"
 
 
 def _translate(exc: BaseException) -> httpx.HTTPError:
@@ -68,6 +86,12 @@ class _Stream(httpx.AsyncByteStream):
 class UpstreamTransport(AiohttpTransport):
     """``AiohttpTransport`` whose every failure is an ``httpx.HTTPError``."""
 
+    def session(self) -> aiohttp.ClientSession:
+        """The transport's ``ClientSession``, created on first use (inside the event loop)."""
+        if not isinstance(self.client, aiohttp.ClientSession):
+            self.client = self.get_client()
+        return self.client
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         with _as_httpx_errors():
             response = await super().handle_async_request(request)
@@ -77,8 +101,73 @@ class UpstreamTransport(AiohttpTransport):
         return response
 
 
-def upstream_client(total_timeout_s: float) -> httpx.AsyncClient:
-    """The client every provider adapter shares; close it with ``aclose()``."""
+class UpstreamClient(httpx.AsyncClient):
+    """An ``httpx.AsyncClient`` on :class:`UpstreamTransport` with a direct JSON POST.
+
+    Close it with ``aclose()``: that closes the transport, its session and its
+    connector, which both paths share.
+    """
+
+    def __init__(self, total_timeout_s: float) -> None:
+        self._upstream = UpstreamTransport()
+        super().__init__(transport=self._upstream, timeout=httpx.Timeout(total_timeout_s))
+        # What httpx adds to every request (aiohttp adds Host, Accept, Accept-Encoding
+        # and Content-Length itself); the adapters' own headers win.
+        self._defaults = (
+            ("user-agent", "User-Agent", self.headers["user-agent"]),
+            ("content-type", "Content-Type", "application/json"),
+        )
+
+    async def post_json_fast(
+        self, url: str, headers: Mapping[str, str], body: bytes, timeout: float
+    ) -> tuple[int, bytes, Sequence[tuple[bytes, bytes]]]:
+        """POST an encoded JSON ``body``; return the status, the body and the raw headers.
+
+        ``timeout`` bounds connecting (pool included) and each read, as the
+        ``httpx`` path's ``Timeout(timeout)`` does; the caller bounds the whole
+        exchange. Every failure is raised as an ``httpx.HTTPError``.
+        """
+        if self.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        limits = aiohttp.ClientTimeout(
+            total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
+        )
+        try:
+            async with self._upstream.session().post(
+                url,
+                data=body,
+                headers=self._with_defaults(headers),
+                allow_redirects=False,
+                timeout=limits,
+            ) as response:
+                return response.status, await response.read(), response.raw_headers
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _translate(exc) from exc
+
+    def _with_defaults(self, headers: Mapping[str, str]) -> dict[str, str]:
+        merged = dict(headers)
+        present = {name.lower() for name in merged}
+        for lower, name, value in self._defaults:
+            if lower not in present:
+                merged[name] = value
+        return merged
+
+
+def _proxied() -> bool:
+    """Whether httpx would send some URLs through a proxy from the environment."""
+    proxies = getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
+
+
+def upstream_client(total_timeout_s: float, *, fast: bool = FAST_PATH) -> httpx.AsyncClient:
+    """The client every provider adapter shares; close it with ``aclose()``.
+
+    Args:
+        total_timeout_s: Default timeout of a request (adapters pass their own).
+        fast: Offer :meth:`UpstreamClient.post_json_fast` (unless a proxy is set).
+    """
+    if fast and not _proxied():
+        return UpstreamClient(total_timeout_s)
     return httpx.AsyncClient(
         transport=UpstreamTransport(),
         timeout=httpx.Timeout(total_timeout_s),

@@ -2,7 +2,10 @@
 
 Real sockets on loopback: a refused connection, a server that never answers,
 and one that hangs up mid-response must each reach the fallback as a
-:class:`providers.errors.Retryable`, through ``providers._http``.
+:class:`providers.errors.Retryable`, through ``providers._http``. Every test
+runs twice: with the client's direct aiohttp POST (``post_json_fast``, what the
+service uses) and with it turned off (httpx's ``post``). The fast path's other
+cases are in ``test_upstream_fast.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import pytest
 
 from providers._http import ErrorContext, post_json, stream_sse
 from providers.errors import ConnectionFailed, ProviderError, ProviderTimeout, Retryable
-from service.upstream import upstream_client
+from service.upstream import UpstreamClient, upstream_client
 
 CTX = ErrorContext(model="m", provider="p")
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -39,11 +42,24 @@ async def _serve(handler: Handler) -> tuple[asyncio.Server, str]:
     return server, f"http://127.0.0.1:{port}/v1/chat/completions"
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    c = upstream_client(5.0)
+@pytest.fixture(params=["fast", "httpx"])
+async def client(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[httpx.AsyncClient]:
+    for name in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    c = upstream_client(5.0, fast=request.param == "fast")
+    assert isinstance(c, UpstreamClient) == (request.param == "fast")
+    if request.param == "fast":
+        # Prove the JSON POST skips httpx: its ``post`` must not be reached.
+        monkeypatch.setattr(c, "post", _no_httpx_post)
     yield c
     await c.aclose()
+
+
+async def _no_httpx_post(*args: object, **kwargs: object) -> httpx.Response:
+    raise AssertionError("the fast path went through httpx's post")
 
 
 async def _post(client: httpx.AsyncClient, url: str, timeout: float = 2.0) -> None:
