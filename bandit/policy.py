@@ -21,9 +21,14 @@ A workspace is not thread-safe and holds the GIL: give each policy one owner.
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import os
+import shutil
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pylibvw
@@ -99,8 +104,7 @@ class QualityPolicy:
 
     def to_bytes(self) -> bytes:
         """Serialize the workspace (VW has no save-to-bytes: go through a temp file)."""
-        with tempfile.TemporaryDirectory(prefix="autoroute-vw-") as tmp:
-            path = os.path.join(tmp, "model.vw")
+        with _scratch_file() as path:
             self._ws.save(path)
             with open(path, "rb") as handle:
                 return handle.read()
@@ -110,8 +114,7 @@ class QualityPolicy:
         """Load a workspace saved by :meth:`to_bytes`, keeping its counters."""
         if not blob:
             raise ValueError("empty VW model blob")
-        with tempfile.TemporaryDirectory(prefix="autoroute-vw-") as tmp:
-            path = os.path.join(tmp, "model.vw")
+        with _scratch_file() as path:
             with open(path, "wb") as handle:
                 handle.write(blob)
             # Reduction options come back from the file; the queue limit does not.
@@ -124,3 +127,38 @@ class QualityPolicy:
     def close(self) -> None:
         """Release the native workspace now rather than at garbage collection."""
         self._ws.finish()
+
+
+# One private scratch folder per process (a forked worker makes its own), in
+# memory where /dev/shm exists. A TemporaryDirectory per call cost more than
+# the save itself: mkdir + rmdir measured 2.7 ms per export on this machine's
+# disk against 1-2 ms for VW's save (cProfile of the Redis learner).
+_SCRATCH: dict[int, str] = {}
+_NAMES = itertools.count()
+_SHM = "/dev/shm"  # noqa: S108 - a private mkdtemp folder inside it, mode 0700
+
+
+def _scratch_dir() -> str:
+    pid = os.getpid()
+    folder = _SCRATCH.get(pid)
+    if folder is None or not os.path.isdir(folder):
+        parent = _SHM if os.access(_SHM, os.W_OK) else None
+        folder = _SCRATCH[pid] = tempfile.mkdtemp(prefix="autoroute-vw-", dir=parent)
+        atexit.register(_remove_scratch, pid, folder)
+    return folder
+
+
+def _remove_scratch(pid: int, folder: str) -> None:
+    if os.getpid() == pid:  # never a parent's folder from a forked child
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def _scratch_file() -> Iterator[str]:
+    """A fresh path in the scratch folder, removed afterwards."""
+    path = os.path.join(_scratch_dir(), f"{threading.get_ident()}-{next(_NAMES)}.vw")
+    try:
+        yield path
+    finally:
+        with suppress(FileNotFoundError):
+            os.unlink(path)
