@@ -77,12 +77,34 @@ def shared_line(features: PromptFeatures, strategy: Strategy) -> str:
 
 def action_line(spec: ModelSpec) -> str:
     """The line describing one candidate model (no label)."""
-    return (
-        f"|a id={_safe(spec.id)}"
-        f" |b prov={_safe(spec.provider)} price={price_bucket(spec)}"
-        f" ctx={_log2_bucket(spec.context_window / 1000)}"
-        f" lat={latency_tier(spec.latency_ms)} tier={spec.tier}"
+    key = (
+        spec.id,
+        spec.provider,
+        spec.input_usd_per_mtok,
+        spec.output_usd_per_mtok,
+        spec.context_window,
+        spec.latency_ms,
+        spec.tier,
     )
+    line = _ACTION_LINES.get(key)
+    if line is None:
+        if len(_ACTION_LINES) >= _ACTION_LINES_MAX:
+            _ACTION_LINES.clear()
+        line = _ACTION_LINES[key] = (
+            f"|a id={_safe(spec.id)}"
+            f" |b prov={_safe(spec.provider)} price={price_bucket(spec)}"
+            f" ctx={_log2_bucket(spec.context_window / 1000)}"
+            f" lat={latency_tier(spec.latency_ms)} tier={spec.tier}"
+        )
+    return line
+
+
+# An action's line depends only on these catalog fields and is built for every
+# candidate of every decision and update: ~12 us each under cProfile of the
+# learner, a dict lookup once cached. Bounded in case catalogs churn.
+_ActionKey = tuple[str, str, float, float, int, float, int]
+_ACTION_LINES: dict[_ActionKey, str] = {}
+_ACTION_LINES_MAX = 4096
 
 
 def to_vw(

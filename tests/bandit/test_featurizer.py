@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from bandit.featurizer import action_line, latency_tier, price_bucket, shared_line, to_vw
 from providers.catalog import ModelSpec
@@ -57,3 +58,21 @@ def test_feature_names_never_contain_separators() -> None:
     odd = make_features("a b|c:d", language="x y")
     line = shared_line(odd, "auto")
     assert "type=a_b_c_d" in line and "lang=x_y" in line
+
+
+def test_action_lines_follow_every_catalog_field_they_show() -> None:
+    """The per-spec cache must not serve a stale line when a field changes."""
+    base = ModelSpec("m1", "openai", "m1", 1.0, 2.0)
+    variants = [
+        base,
+        replace(base, id="m2"),
+        replace(base, provider="anthropic"),
+        replace(base, input_usd_per_mtok=10.0),
+        replace(base, output_usd_per_mtok=30.0),
+        replace(base, context_window=8_000),
+        replace(base, latency_ms=200.0),
+        replace(base, tier=1),
+    ]
+    lines = [action_line(spec) for spec in variants]
+    assert len(set(lines)) == len(variants)
+    assert action_line(replace(base)) == lines[0]
