@@ -202,6 +202,10 @@ STARTERS: dict[str, Callable[[ExitStack, Path, str], Target]] = {
     "autoroute_httpx_post": _autoroute(
         "autoroute_httpx_post", None, {"AUTOROUTE_UPSTREAM_FAST": "0"}
     ),
+    # autoroute with the chat fast lane off (service/fastlane.py): its A/B in one run.
+    "autoroute_no_fast_lane": _autoroute(
+        "autoroute_no_fast_lane", None, {"AUTOROUTE_FAST_LANE": "0"}
+    ),
 }
 DEFAULT_TARGETS = "direct,floor,floor_aiohttp,autoroute,litellm"
 READY_TIMEOUT_S = {"litellm": 180.0}

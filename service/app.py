@@ -35,6 +35,7 @@ from providers.registry import ProviderKeys, ProviderRegistry
 from service.auth import DEFAULT_KEY_FILE, KeyRing
 from service.circuits import LocalCircuitStore, TolerantCircuitStore
 from service.errors import install_error_handler
+from service.fastlane import FastLane, FastRoute
 from service.feedback import FeedbackService
 from service.insights import Insights
 from service.insights_store import LocalStats, RedisStats, StatsStore
@@ -46,6 +47,7 @@ from service.privacy import load_or_create_secret
 from service.ratelimit import build_rate_limiter
 from service.recorder import DecisionRecorder
 from service.routes import admin, chat, feedback, health, insights, models, native
+from service.schemas import ChatCompletionRequest, NativeChatRequest
 from service.settings import Settings
 from service.store.base import Store
 from service.store.embedded import EmbeddedStore
@@ -71,6 +73,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handler(app)
     for module in (chat, native, models, feedback, insights, admin, health):
         app.include_router(module.router)
+    if settings.fast_lane:
+        # Innermost of ours: CORS, metrics, the request id and the body cap wrap it.
+        app.add_middleware(
+            FastLane,
+            routes=[
+                FastRoute.of(
+                    chat.router, "/v1/chat/completions", ChatCompletionRequest, chat.answer
+                ),
+                FastRoute.of(native.router, "/api/v1/chat", NativeChatRequest, native.answer),
+            ],
+        )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

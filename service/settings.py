@@ -88,6 +88,10 @@ class Settings(BaseSettings):
         default=0.0, ge=0, description="Requests per second per API key; 0 turns limits off."
     )
     rate_limit_burst: int = Field(default=100, ge=1, description="Requests a key may burst.")
+    fast_lane: bool = Field(
+        default=True,
+        description="Serve the two chat endpoints without FastAPI's per-request machinery.",
+    )
     shutdown_timeout_s: int = Field(
         default=30, ge=1, description="On SIGTERM: seconds in-flight requests may take to finish."
     )

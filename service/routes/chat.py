@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from service.deps import AccountDep, HeaderStrategyDep, PipelineDep, RequestIdDep
+from service.deps import ChatContext, ChatContextDep
 from service.errors import EmptyMessages, ValidationFailed
 from service.pipeline import ChatCall
 from service.schemas import ChatCompletionRequest
@@ -26,13 +26,16 @@ router = APIRouter(prefix="/v1", tags=["openai"], responses=OPENAI_ERRORS)
     "/chat/completions", summary="Chat completion, routed (OpenAI-compatible)", response_model=None
 )
 async def chat_completions(
-    body: ChatCompletionRequest,
-    account: AccountDep,
-    strategy: HeaderStrategyDep,
-    pipeline: PipelineDep,
-    request_id: RequestIdDep,
+    body: ChatCompletionRequest, context: ChatContextDep
 ) -> JSONResponse | StreamingResponse:
     """Route one chat request; the answer's ``model`` is the model that actually answered."""
+    return await answer(body, context)
+
+
+async def answer(
+    body: ChatCompletionRequest, context: ChatContext
+) -> JSONResponse | StreamingResponse:
+    """The route's work, shared with :mod:`service.fastlane`."""
     if not body.messages:
         raise EmptyMessages("messages must hold at least one message")
     if unsupported := body.unsupported():
@@ -41,15 +44,16 @@ async def chat_completions(
             details={"unsupported": unsupported},
         )
     call = ChatCall(
-        account=account,
-        request_id=request_id,
+        account=context.account,
+        request_id=context.request_id,
         messages=tuple(m.to_message() for m in body.messages),
-        strategy=strategy,
+        strategy=context.strategy,
         model=None if body.model in ROUTING_ALIASES else body.model,
         max_output_tokens=body.max_completion_tokens or body.max_tokens,
         temperature=body.temperature,
         stream=body.stream,
     )
+    pipeline = context.pipeline
     if body.stream:
         session = await pipeline.open_stream(call)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

@@ -13,16 +13,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from bandit.features import extract_features
-from bandit.types import Strategy
 from providers.base import Message
-from service.deps import (
-    AccountDep,
-    CatalogDep,
-    HeaderStrategyDep,
-    PipelineDep,
-    RequestIdDep,
-    parse_strategy,
-)
+from service.deps import CatalogDep, ChatContext, ChatContextDep, RequestIdDep, parse_strategy
 from service.errors import EmptyMessages, InvalidMode, InvalidModel
 from service.pipeline import ChatCall
 from service.schemas import EnhanceRequest, EstimateRequest, NativeChatRequest
@@ -34,9 +26,7 @@ MODES = ("routeplex-ai", "auto", "manual")
 router = APIRouter(prefix="/api/v1", tags=["native"], responses=NATIVE_ERRORS)
 
 
-def _call(
-    body: NativeChatRequest, account: str, request_id: str, header_strategy: Strategy
-) -> ChatCall:
+def _call(body: NativeChatRequest, context: ChatContext) -> ChatCall:
     if body.mode not in MODES:
         raise InvalidMode(f"unknown mode {body.mode!r}; use one of {', '.join(MODES)}")
     if not body.messages:
@@ -44,10 +34,10 @@ def _call(
     if body.mode == "manual" and not body.model:
         raise InvalidModel("mode 'manual' needs a model; GET /api/v1/models lists them")
     return ChatCall(
-        account=account,
-        request_id=request_id,
+        account=context.account,
+        request_id=context.request_id,
         messages=tuple(m.to_message() for m in body.messages),
-        strategy=parse_strategy(body.strategy) if body.strategy else header_strategy,
+        strategy=parse_strategy(body.strategy) if body.strategy else context.strategy,
         model=body.model if body.mode == "manual" else None,
         max_output_tokens=body.max_output_tokens,
         temperature=body.temperature,
@@ -57,17 +47,19 @@ def _call(
 
 @router.post("/chat", summary="Chat, routed or manual (RoutePlex-compatible)", response_model=None)
 async def chat(
-    body: NativeChatRequest,
-    account: AccountDep,
-    strategy: HeaderStrategyDep,
-    pipeline: PipelineDep,
-    request_id: RequestIdDep,
+    body: NativeChatRequest, context: ChatContextDep
 ) -> JSONResponse | StreamingResponse:
     """Answer one chat request in the RoutePlex envelope (or as an SSE stream).
 
     The body's ``strategy`` wins over the ``X-Autoroute-Strategy`` header.
     """
-    call = _call(body, account, request_id, strategy)
+    return await answer(body, context)
+
+
+async def answer(body: NativeChatRequest, context: ChatContext) -> JSONResponse | StreamingResponse:
+    """The route's work, shared with :mod:`service.fastlane`."""
+    call = _call(body, context)
+    pipeline = context.pipeline
     if body.stream:
         session = await pipeline.open_stream(call)
         return StreamingResponse(
@@ -77,7 +69,8 @@ async def chat(
         )
     done = await pipeline.complete(call)
     return JSONResponse(
-        envelope(native_chat(done, body.mode), request_id), headers=route_headers(done.outcome)
+        envelope(native_chat(done, body.mode), context.request_id),
+        headers=route_headers(done.outcome),
     )
 
 
