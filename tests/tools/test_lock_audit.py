@@ -248,6 +248,13 @@ def test_fixed_in_is_printed(
     assert "GHSA-xxxx (aliases: none; fixed in: 3.0)" in capsys.readouterr().out
 
 
+def test_a_project_json_of_another_shape_is_unknown(tmp_path: Path, index: FakeIndex) -> None:
+    index.projects = {"attrs": {"releases": {"26.1.0": []}}}  # no "info"
+    code, report = run(tmp_path, index, "attrs==26.1.0\n", "--strict")
+    assert (code, statuses(report)) == (1, {"attrs": "unknown"})
+    assert report["results"][0]["detail"].startswith("unexpected project JSON (KeyError")
+
+
 # --- exit codes, strict mode and the allow-list -------------------------------------------
 
 
