@@ -13,8 +13,14 @@ response and header objects. Streams stay on the httpx API.
 Why two layers of the same thing: measured on one core, the same FastAPI
 passthrough spent ~1,200-2,100 µs of CPU per proxied request on httpx's own
 pool, ~380-410 µs with httpx on aiohttp's transport and ~190-250 µs on a bare
-``aiohttp.ClientSession`` (``BENCHMARKS.md``). ``bench http_overhead``
-measures the fast path as ``autoroute`` beside ``autoroute_httpx_post``.
+``aiohttp.ClientSession`` (``BENCHMARKS.md``). In autoroute, the fast path
+took 10-17 % off the server's CPU per request at c=32 against httpx's ``post``
+on the same transport (per-round ratio 0.83-0.90, once 0.70; ``bench
+http_overhead`` runs ``bench-20261122T043235Z`` and ``T043410Z``, targets
+``autoroute`` and ``autoroute_httpx_post`` in both orders). ``post_json`` alone,
+in one process against the fast upstream, went from ~520 to ~130 µs of CPU per
+call at 32 concurrent calls.
+
 ``AUTOROUTE_UPSTREAM_FAST=0`` (read once, at import) turns the fast path off
 for that comparison. It is also off when an HTTP proxy is configured in the
 environment, since httpx routes proxied URLs through its own transports.
