@@ -41,7 +41,7 @@ from service.insights import Insights
 from service.insights_store import LocalStats, RedisStats, StatsStore
 from service.learning import start_learning
 from service.metrics import Metrics
-from service.middleware import RequestContextMiddleware, RequestMetricsMiddleware
+from service.middleware import RequestContextMiddleware
 from service.pipeline import ChatPipeline
 from service.privacy import load_or_create_secret
 from service.ratelimit import build_rate_limiter
@@ -103,8 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "X-Autoroute-Model-Version",
             ],
         )
-    app.add_middleware(RequestMetricsMiddleware)
-    # Outermost: every request, even a refused one, gets its id first.
+    # Outermost: every request, even a refused one, gets its id first; every
+    # one the app answers is counted.
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 

@@ -1,8 +1,9 @@
-"""ASGI middleware: a request id on every request, and a cap on body size.
+"""ASGI middleware: a request id on every request, a cap on body size, a count of each.
 
-Pure ASGI (not ``BaseHTTPMiddleware``) so streamed responses pass through
-untouched and the body limit also holds for chunked uploads without a
-``Content-Length``.
+One pure ASGI middleware (not ``BaseHTTPMiddleware``, and not three) so
+streamed responses pass through untouched, the body limit also holds for
+chunked uploads without a ``Content-Length``, and each request pays for one
+wrapper of ``send`` and one scan of the response headers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.errors import PayloadTooLarge, error_body
 
 REQUEST_ID_HEADER = "x-autoroute-request-id"
+_REQUEST_ID = REQUEST_ID_HEADER.encode()
+_STRATEGY = b"x-autoroute-strategy"
+_MODEL = b"x-autoroute-model"
 
 
 def new_request_id() -> str:
@@ -23,11 +27,19 @@ def new_request_id() -> str:
 
 
 class RequestContextMiddleware:
-    """Give each HTTP request an id (scope state + response header) and cap its body.
+    """Give each HTTP request an id, cap its body and count it in ``autoroute_requests_total``.
 
-    A ``Content-Length`` over the limit is refused with 413 before the app
-    runs; a chunked body that grows past it raises :class:`PayloadTooLarge`
-    from ``receive``, which the error handler renders as 413.
+    The id goes to the scope state (chat requests reuse it as decision id) and
+    to the ``x-autoroute-request-id`` response header. A ``Content-Length``
+    over the limit is refused with 413 before the app runs (and is not
+    counted); a chunked body that grows past it raises
+    :class:`PayloadTooLarge` from ``receive``, which the error handler renders
+    as 413.
+
+    Metric labels come from what the app already says: the matched route
+    template (never the raw path), the status, and the ``X-Autoroute-Strategy``
+    and ``X-Autoroute-Model`` response headers of chat answers. The metrics
+    object is looked up on ``app.state`` per request, as the lifespan creates it.
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
@@ -40,20 +52,11 @@ class RequestContextMiddleware:
             return
         request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                if not any(k.lower() == REQUEST_ID_HEADER.encode() for k, _ in headers):
-                    headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
-            await self._refuse(scope, request_id, send_with_id)
+            await self._refuse(scope, request_id, send)
             return
-
+        answer = _Answer(send, request_id.encode())
         received = 0
 
         async def limited_receive() -> Message:
@@ -65,7 +68,13 @@ class RequestContextMiddleware:
                     raise PayloadTooLarge(f"request body exceeds {self.max_body_bytes} bytes")
             return message
 
-        await self.app(scope, limited_receive, send_with_id)
+        try:
+            await self.app(scope, limited_receive, answer.send)
+        finally:
+            metrics = getattr(scope["app"].state, "metrics", None)
+            if metrics is not None:
+                template = str(getattr(scope.get("route"), "path", "unmatched"))
+                metrics.observe_request(template, answer.status, answer.strategy, answer.model)
 
     async def _refuse(self, scope: Scope, request_id: str, send: Send) -> None:
         body = error_body(
@@ -85,10 +94,40 @@ class RequestContextMiddleware:
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(payload)).encode()),
                     (b"connection", b"close"),
+                    (_REQUEST_ID, request_id.encode()),
                 ],
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+class _Answer:
+    """Passes the response on with the request id header added, noting the labels."""
+
+    __slots__ = ("_request_id", "_send", "model", "status", "strategy")
+
+    def __init__(self, send: Send, request_id: bytes) -> None:
+        self._send = send
+        self._request_id = request_id
+        self.status, self.strategy, self.model = "500", "none", "none"
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = str(message["status"])
+            headers = message.get("headers", [])
+            has_id = False
+            for key, value in headers:
+                name = key.lower()
+                if name == _STRATEGY:
+                    self.strategy = value.decode("latin-1")
+                elif name == _MODEL:
+                    self.model = value.decode("latin-1")
+                elif name == _REQUEST_ID:
+                    has_id = True
+            if not has_id:
+                headers = [*headers, (_REQUEST_ID, self._request_id)]
+            message = {**message, "headers": headers}
+        await self._send(message)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -99,42 +138,3 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
-
-
-class RequestMetricsMiddleware:
-    """Count every HTTP request in ``autoroute_requests_total``.
-
-    Labels come from what the app already says: the matched route template
-    (never the raw path), the status, and the ``X-Autoroute-Strategy`` and
-    ``X-Autoroute-Model`` response headers of chat answers. The metrics object
-    is looked up on ``app.state`` per request, as the lifespan creates it.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        seen: dict[str, str] = {"status": "500", "strategy": "none", "model": "none"}
-
-        async def observe_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                seen["status"] = str(message["status"])
-                for key, value in message.get("headers", []):
-                    name = key.decode("latin-1").lower()
-                    if name == "x-autoroute-strategy":
-                        seen["strategy"] = value.decode("latin-1")
-                    elif name == "x-autoroute-model":
-                        seen["model"] = value.decode("latin-1")
-            await send(message)
-
-        try:
-            await self.app(scope, receive, observe_send)
-        finally:
-            metrics = getattr(scope["app"].state, "metrics", None)
-            route = scope.get("route")
-            template = str(getattr(route, "path", "unmatched"))
-            if metrics is not None:
-                metrics.observe_request(template, seen["status"], seen["strategy"], seen["model"])

@@ -101,3 +101,41 @@ def test_openapi_documents_both_error_shapes(client: TestClient) -> None:
     assert openai["content"]["application/json"]["schema"]["$ref"].endswith("/OpenAIError")
     feedback = spec["paths"]["/api/v1/insights/feedback"]["post"]["responses"]
     assert {"404", "409", "410"} <= set(feedback)
+
+
+def test_chat_answers_carry_one_request_id_and_are_counted_with_their_labels(
+    client: TestClient,
+) -> None:
+    response = client.post(
+        "/v1/chat/completions",
+        json={"model": "local-small", "messages": [{"role": "user", "content": "hi"}]},
+        headers={**ALICE, "X-Autoroute-Strategy": "cost"},
+    )
+    assert response.status_code == 200
+    assert response.headers.get_list("x-autoroute-request-id") == [response.json()["id"]]
+    client.get("/nope")
+    text = client.get("/metrics").text
+    lines = [ln for ln in text.splitlines() if ln.startswith("autoroute_requests_total{")]
+    assert any(
+        'route="/v1/chat/completions"' in ln
+        and 'status="200"' in ln
+        and 'strategy="cost"' in ln
+        and 'model="local-small"' in ln
+        for ln in lines
+    )
+    assert any('route="unmatched"' in ln and 'status="404"' in ln for ln in lines)
+
+
+def test_a_declared_oversized_body_is_refused_before_the_app(
+    make_settings: SettingsFactory, upstream: FakeUpstream
+) -> None:
+    big = json.dumps({"messages": [{"role": "user", "content": "x" * 5000}]}).encode()
+    with TestClient(create_app(make_settings(max_body_bytes=4096))) as client:
+        refused = client.post("/v1/chat/completions", content=big, headers=ALICE)
+        assert refused.status_code == 413
+        assert refused.headers["connection"] == "close"
+        assert refused.headers["x-autoroute-request-id"].startswith("req_")
+        assert refused.json()["error"]["type"] == "invalid_request_error"
+        # Refused before the app runs, so never counted (as before the merge).
+        text = client.get("/metrics").text
+        assert 'status="413"' not in text
