@@ -208,6 +208,7 @@ def test_lane_and_fastapi_answer_alike(
             assert spy.call_count == before + case.served_by_lane, case.name
             assert _summary(got) == _summary(want), case.name
             assert got.headers["x-autoroute-request-id"] != want.headers["x-autoroute-request-id"]
+    assert _metrics(fast) == _metrics(plain)
 
 
 def _metrics(client: TestClient) -> list[str]:
@@ -307,3 +308,17 @@ def test_lane_leaves_other_methods_and_paths_to_fastapi(
         fast, plain = (c.request(method, path, headers=ALICE) for c in twins)
         assert fast.status_code == plain.status_code != 200
         assert _mask(fast.json()) == _mask(plain.json())
+
+
+def test_repeated_headers_are_read_alike(twins: tuple[TestClient, TestClient]) -> None:
+    headers = [
+        ("Authorization", ALICE["Authorization"]),
+        ("Authorization", "Bearer wrong-key-000000000"),
+        ("Content-Type", "application/json"),
+        ("X-Autoroute-Strategy", "cost"),
+        ("X-Autoroute-Strategy", "quality"),
+    ]
+    body = json.dumps({"messages": HI}).encode()
+    fast, plain = (c.post(OPENAI, content=body, headers=headers) for c in twins)
+    assert fast.status_code == 200
+    assert _summary(fast) == _summary(plain)
