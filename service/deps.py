@@ -3,6 +3,9 @@
 Routes declare what they need (``account: AccountDep``, ``pipeline:
 PipelineDep``) and never touch ``app.state`` themselves; tests build an app
 with their own :class:`~service.settings.Settings` and get the same wiring.
+The chat routes take one :class:`ChatContext` instead (auth, rate limit,
+strategy header, pipeline, request id), built by :func:`build_chat_context`,
+which :mod:`service.fastlane` calls too, so both paths refuse alike.
 
 Every dependency is ``async def`` even when it does no I/O: FastAPI runs a
 plain ``def`` dependency in the threadpool, and that hand-off per dependency
