@@ -15,7 +15,8 @@ It prints one row per (set, W, seed), then the miss count and the summed
 margins, the two figures a change to the learning core is judged by. Probes of
 robustness on the same data: ``--in-order``, ``--accounts N``, ``--subsample F``
 (a seeded random share of the items) and ``--models K`` (a seeded random
-sub-catalog of K models per seed).
+sub-catalog of K models per seed); ``--set FIELD=VALUE`` overrides a
+:class:`bandit.config.BanditConfig` default, to measure a setting.
 
 Example:
     ``nice -n 10 python -m bandit.replay_sweep /work/shared/data/replay/routerbench_train
@@ -35,6 +36,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+from bandit.config import BanditConfig
 from bandit.replay import replay_set
 from bandit.replay_data import ReplaySet, load_replay_set
 from bandit.types import STRATEGIES
@@ -52,6 +54,26 @@ class Probe:
     in_order: bool = False
     subsample: float = 1.0  # share of the items kept, drawn from the seed
     models: int = 0  # random sub-catalog of this many models per seed (0: all)
+    config: tuple[tuple[str, str], ...] = ()  # BanditConfig overrides, field -> text
+
+
+def bandit_config(overrides: Sequence[tuple[str, str]]) -> BanditConfig:
+    """A :class:`BanditConfig` with fields overridden from text (``--set field=value``)."""
+    fields = {f.name: f for f in dataclasses.fields(BanditConfig)}
+    values: dict[str, Any] = {}
+    for name, text in overrides:
+        if name not in fields:
+            raise ValueError(f"BanditConfig has no field {name!r}")
+        default = getattr(BanditConfig(), name)
+        if isinstance(default, bool):
+            values[name] = text.lower() in ("1", "true", "yes")
+        elif isinstance(default, int | float) or default is None:
+            values[name] = (
+                float(text) if default is None or isinstance(default, float) else int(text)
+            )
+        else:
+            values[name] = type(default)(text)
+    return BanditConfig(**values)
 
 
 def check(result: dict[str, Any]) -> tuple[bool, float]:
@@ -114,6 +136,7 @@ def run_one(task: tuple[str, float, int, Probe]) -> dict[str, Any]:
         accounts=probe.accounts,
         delay=probe.delay,
         in_order=probe.in_order,
+        config=bandit_config(probe.config),
     )
     passed, margin = check(result)
     result["check"] = {"passed": passed, "margin": margin}
@@ -188,6 +211,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--in-order", action="store_true", help="stream items in file order")
     parser.add_argument("--subsample", type=float, default=1.0, metavar="F")
     parser.add_argument("--models", type=int, default=0, metavar="K", help="random sub-catalog")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a BanditConfig field (repeatable), e.g. --set eliminate_z=3",
+    )
     parser.add_argument("--json", metavar="OUT", default=None)
     return parser
 
@@ -205,8 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         in_order=args.in_order,
         subsample=args.subsample,
         models=args.models,
+        config=tuple((name, value) for name, _, value in (i.partition("=") for i in args.set)),
     )
     try:
+        bandit_config(probe.config)  # fail fast on a bad --set
         results = sweep(args.dirs, parse_wtps(args.wtp), parse_seeds(args.seeds), probe, args.jobs)
     except (OSError, ValueError, KeyError) as exc:
         print(f"replay_sweep: {exc}", file=sys.stderr)

@@ -9,9 +9,19 @@ from typing import Any
 
 import pytest
 
+from bandit.config import BanditConfig
 from bandit.replay import run_replay
 from bandit.replay_data import load_replay_set
-from bandit.replay_sweep import Probe, check, main, parse_seeds, parse_wtps, probe_set, sweep
+from bandit.replay_sweep import (
+    Probe,
+    bandit_config,
+    check,
+    main,
+    parse_seeds,
+    parse_wtps,
+    probe_set,
+    sweep,
+)
 from tests.bandit.test_replay import MODELS, write_folder
 
 
@@ -90,3 +100,12 @@ def test_two_processes_give_the_same_runs(tmp_path: Path) -> None:
     one = sweep([folder], [0.01], [1, 2, 3])
     two = sweep([folder], [0.01], [1, 2, 3], jobs=2)
     assert [r["router"] for r in one] == [r["router"] for r in two]
+
+
+def test_set_overrides_a_config_field(tmp_path: Path) -> None:
+    assert bandit_config([("eliminate_z", "3"), ("context_levels", "2")]) == BanditConfig(
+        eliminate_z=3.0, context_levels=2
+    )
+    folder = str(write_folder(tmp_path / "set", 60, 5))
+    assert main([folder, "--seeds", "1", "--wtp", "0.01", "--set", "eliminate_z=3"]) == 0
+    assert main([folder, "--set", "no_such_field=1"]) == 2
