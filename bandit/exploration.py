@@ -113,18 +113,24 @@ def probability_of_best(
     *,
     floor: float = 0.0,
     eliminate_z: float = 4.0,
+    bound_stds: Sequence[float] | None = None,
 ) -> list[float]:
     """Thompson sampling's propensities in closed form: P(action is best) by integration.
 
     The distribution :func:`probability_matching` estimates from draws, without
     the sampling noise: for Gaussian utilities ``N(mu_i, s_i**2)``,
     ``P(i is best) = integral of dF_i(x) * prod_{j != i} F_j(x)``, summed over
-    64 bins of the utility axis. Actions whose upper bound ``mu + z * s`` is
-    below the best lower bound ``mu - z * s`` (``z = eliminate_z``) are
-    eliminated first, with probability 0: at the default 4 standard
-    deviations their chance of being best is negligible; a smaller ``z``
-    stops exploring dominated actions sooner. Then a uniform ``floor`` is
-    mixed in. Deterministic: no RNG, so it can be cached.
+    64 bins of the utility axis between the highest ``mu - z * s`` and the
+    highest ``mu + z * s`` (``z = eliminate_z``). Actions whose upper bound
+    ``mu + z * b`` is below the best lower bound ``mu - z * b`` are eliminated
+    first, with probability 0, where ``b`` is ``bound_stds`` (default: the
+    sampling spreads ``stds``): at the default 4 standard deviations their
+    chance of being best is negligible; a smaller ``z`` stops exploring
+    dominated actions sooner. Then a uniform ``floor`` is mixed in.
+    Deterministic: no RNG, so it can be cached.
+
+    Plain floats up to the integral (a decision's common case is one action
+    left, which needs no array at all), one small array program for it.
 
     Example:
         >>> p = probability_of_best([0.6, 0.5, 0.0], [0.05, 0.05, 0.01])
@@ -136,26 +142,41 @@ def probability_of_best(
         raise ValueError("means and stds must be non-empty and of equal length")
     if floor < 0 or floor * count >= 1.0:
         raise ValueError(f"floor {floor} is infeasible for {count} actions")
-    mu = np.asarray(means, dtype=float)
-    sd = np.maximum(np.asarray(stds, dtype=float), 1e-9)
-    upper = mu + eliminate_z * sd
-    best_lower = (mu - eliminate_z * sd).max()
-    alive = np.flatnonzero(upper >= best_lower)
-    wins = np.zeros(count)
-    if alive.size == 1:
-        wins[alive] = 1.0
+    z = eliminate_z
+    sd = [s if s > 1e-9 else 1e-9 for s in stds]
+    bsd = sd if bound_stds is None else [s if s > 1e-9 else 1e-9 for s in bound_stds]
+    lower = [m - z * b for m, b in zip(means, bsd, strict=True)]
+    best_lower = max(lower)
+    alive = [i for i, (m, b) in enumerate(zip(means, bsd, strict=True)) if m + z * b >= best_lower]
+    wins = [0.0] * count
+    if len(alive) == 1:
+        wins[alive[0]] = 1.0
     else:
-        m, s, k = mu[alive, None], sd[alive, None], alive.size
-        # Below the best lower bound the maximum (almost) never falls.
-        edges = best_lower + (upper[alive].max() - best_lower) * _UNIT
-        cdf = _normal_cdf((edges - m) / s)  # action x bin edge
-        mass = cdf[:, 1:] - cdf[:, :-1]  # P(action's utility falls in the bin)
-        below = cdf[:, 1:] + cdf[:, :-1]
-        below *= 0.5  # P(action's utility is below the bin's middle)
-        # Product over the other actions: all of them, divided by this one's own
-        # factor (where that is 0, so is this action's mass in the bin).
-        others = below.prod(axis=0) / np.maximum(below, 1e-300)
-        share = (mass * others).sum(axis=1)
-        total = share.sum()
-        wins[alive] = share / total if total > 0.0 else 1.0 / k  # ties of point masses
-    return [floor + (1.0 - floor * count) * float(w) for w in wins]
+        shares = _integral([means[i] for i in alive], [sd[i] for i in alive], z)
+        for i, share in zip(alive, shares, strict=True):
+            wins[i] = share
+    return [floor + (1.0 - floor * count) * w for w in wins]
+
+
+def _integral(means: list[float], stds: list[float], z: float) -> list[float]:
+    """P(each is best) for two or more Gaussians, over 64 bins of ``[max mu - z s, max mu + z s]``.
+
+    Below the lower end the maximum (almost) never falls.
+    """
+    low = max([m - z * s for m, s in zip(means, stds, strict=True)])
+    high = max([m + z * s for m, s in zip(means, stds, strict=True)])
+    edges = low + (high - low) * _UNIT
+    x = edges[None, :] - np.array(means)[:, None]
+    x /= np.array(stds)[:, None]
+    cdf = _normal_cdf(x)  # action x bin edge
+    mass = cdf[:, 1:] - cdf[:, :-1]  # P(action's utility falls in the bin)
+    below = cdf[:, 1:] + cdf[:, :-1]
+    below *= 0.5  # P(action's utility is below the bin's middle)
+    # Product over the other actions: all of them, divided by this one's own
+    # factor (where that is 0, so is this action's mass in the bin).
+    mass *= below.prod(axis=0) / np.maximum(below, 1e-300)
+    shares: list[float] = mass.sum(axis=1).tolist()
+    total = sum(shares)
+    if total > 0.0:
+        return [s / total for s in shares]
+    return [1.0 / len(shares)] * len(shares)  # ties of point masses

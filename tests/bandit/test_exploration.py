@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from bandit.exploration import probability_matching, probability_of_best, squarecb
@@ -62,3 +63,51 @@ def test_probability_of_best_eliminates_dominated_and_floors() -> None:
     assert probability_of_best([0.5, 0.5], [0.0, 0.0]) == pytest.approx([0.5, 0.5])
     with pytest.raises(ValueError):
         probability_of_best([], [])
+
+
+def _reference_probability_of_best(
+    means: list[float], stds: list[float], floor: float, eliminate_z: float
+) -> list[float]:
+    """The array implementation before the plain-float rewrite (c3ca281), verbatim in effect."""
+    unit = np.linspace(0.0, 1.0, 65)
+    mu, sd = np.asarray(means, dtype=float), np.maximum(np.asarray(stds, dtype=float), 1e-9)
+    upper = mu + eliminate_z * sd
+    best_lower = (mu - eliminate_z * sd).max()
+    alive = np.flatnonzero(upper >= best_lower)
+    wins = np.zeros(len(means))
+    if alive.size == 1:
+        wins[alive] = 1.0
+    else:
+        m, s = mu[alive, None], sd[alive, None]
+        edges = best_lower + (upper[alive].max() - best_lower) * unit
+        x = (edges - m) / s
+        cdf = 0.5 + 0.5 * np.tanh(x * (0.7978845608 + 0.0356774 * x * x))
+        mass = cdf[:, 1:] - cdf[:, :-1]
+        below = 0.5 * (cdf[:, 1:] + cdf[:, :-1])
+        share = (mass * (below.prod(axis=0) / np.maximum(below, 1e-300))).sum(axis=1)
+        total = share.sum()
+        wins[alive] = share / total if total > 0.0 else 1.0 / alive.size
+    return [floor + (1.0 - floor * len(means)) * float(w) for w in wins]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_probability_of_best_matches_the_array_implementation(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(300):
+        k = rng.randint(1, 32)
+        means = [rng.uniform(-1.0, 1.0) for _ in range(k)]
+        stds = [rng.choice([0.0, rng.uniform(0.001, 0.3)]) for _ in range(k)]
+        z, floor = rng.choice([1.5, 2.0, 3.0, 4.0]), rng.choice([0.0, 0.001])
+        expected = _reference_probability_of_best(means, stds, floor, z)
+        assert probability_of_best(means, stds, floor=floor, eliminate_z=z) == pytest.approx(
+            expected, abs=1e-12
+        )
+
+
+def test_elimination_uses_bound_stds_and_sampling_uses_stds() -> None:
+    means, tight = [0.9, 0.83], [0.015, 0.015]
+    # With the sampling spreads alone the second action is eliminated ...
+    assert probability_of_best(means, tight, eliminate_z=2.0) == [1.0, 0.0]
+    # ... with wider (posterior) bounds it stays, at its tiny sampling probability.
+    kept = probability_of_best(means, tight, eliminate_z=2.0, bound_stds=[0.05, 0.05])
+    assert 0.0 < kept[1] < 1e-3 and sum(kept) == pytest.approx(1.0)
