@@ -17,8 +17,10 @@ How one decision is made (``decide``):
    each model's posterior spread into the global distribution, in closed form
    (no draws, no sampling noise in the logged propensities); the spread
    shrinks with the model's observations in this context and with the total
-   number of updates, so exploration decays, and a model whose upper bound is
-   below the best lower bound (``eliminate_z`` spreads) is no longer explored.
+   number of updates, so exploration decays. A model whose upper bound is
+   below the best lower bound (``eliminate_z`` *posterior* spreads, which the
+   schedule does not shrink) is not explored while that holds: it is ruled
+   out by its data, not by the schedule, and returns if its estimate rises.
    (``exploration="thompson_mc"`` estimates the same distribution from
    ``draws`` samples, as before; SquareCB is the alternative,
    ``exploration="squarecb"``.)
@@ -317,17 +319,23 @@ class Router:
             seen = sum(stats.count(m, context) for m in ids)
             share = (seen + 1.0) / (updates + 1.0)
             scale *= math.sqrt(min(1.0, share / cfg.rare_context_share))
-        stds = []
+        posterior = []
         for model, q in zip(ids, quality, strict=True):
             # Consistent with the shrinkage in QualityStats.mean: the estimate rests on
             # this context's own observations plus prior_strength pseudo-observations
             # of the coarser level, however much data that level has.
             n_eff = stats.count(model, context[: cfg.spread_levels]) + cfg.prior_strength
             variance = max(q * (1.0 - q), cfg.min_variance)
-            stds.append(scale * math.sqrt(variance / n_eff))
+            posterior.append(math.sqrt(variance / n_eff))
+        stds = [scale * s for s in posterior]
         if cfg.exploration == "thompson_mc":
             return probability_matching(utilities, stds, self._rng, draws=cfg.draws, floor=floor)
-        return probability_of_best(utilities, stds, floor=floor, eliminate_z=cfg.eliminate_z)
+        # Sampling uses the tempered spreads; elimination the posterior ones, so that a
+        # model is dropped only once the data say it is worse, not because the
+        # schedule has shrunk every spread (see BanditConfig.eliminate_z).
+        return probability_of_best(
+            utilities, stds, floor=floor, eliminate_z=cfg.eliminate_z, bound_stds=posterior
+        )
 
     def _sample(
         self,

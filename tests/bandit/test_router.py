@@ -220,3 +220,23 @@ def test_closed_form_and_monte_carlo_thompson_agree() -> None:
     p = exact.decide("b", feats, "quality").probabilities
     q = sampled.decide("b", feats, "quality").probabilities
     assert [p[m] for m in ids] == pytest.approx([q[m] for m in ids], abs=0.01)
+
+
+def test_eliminated_model_comes_back_when_its_estimate_rises() -> None:
+    """Elimination is re-checked at every decision on the posterior spreads."""
+    router = Router(make_models(2), BanditConfig(eliminate_z=3.0), random.Random(0))
+    code, math_ = make_features("code"), make_features("math")
+
+    def feed(model: str, features: PromptFeatures, quality: float, times: int) -> None:
+        for _ in range(times):
+            router.learn(
+                "a", features, "quality", ["m0", "m1"], model, 1.0, quality, scope="global"
+            )
+
+    feed("m0", code, 1.0, 200)
+    feed("m1", code, 0.0, 3)
+    assert router.decide("new", code, "quality").probabilities["m1"] == 0.0
+    # m1 turns out excellent elsewhere: its model-level mean, the parent of its
+    # code mean, rises, and so does its upper bound on code.
+    feed("m1", math_, 1.0, 300)
+    assert router.decide("new", code, "quality").probabilities["m1"] > 0.0
