@@ -42,16 +42,17 @@ same stream, bandit feedback; mean utility, final quarter in parentheses):
 set                W      cb_explore_adf      this router         best fixed
                           --squarecb
 =================  =====  ==================  ==================  ==============
-routerbench_train  inf    0.820 (0.866)       0.864 (0.886)       0.879 (0.890)
-routerbench_train  0.01   0.696 (0.762)       0.748 (0.810)       0.738 (0.770)
-routerbench_train  0.001  0.425 (0.460)       0.477 (0.503)       0.500 (0.486)
-zeroeval           inf    0.879 (0.897)       0.922 (0.941)       0.937 (0.941)
-zeroeval           0.01   0.794 (0.819)       0.847 (0.863)       0.861 (0.866)
-zeroeval           0.001  0.302 (0.357)       0.613 (0.619)       0.619 (0.617)
+routerbench_train  inf    0.820 (0.866)       0.855 (0.888)       0.879 (0.890)
+routerbench_train  0.01   0.696 (0.762)       0.744 (0.808)       0.738 (0.770)
+routerbench_train  0.001  0.425 (0.460)       0.485 (0.486)       0.500 (0.486)
+zeroeval           inf    0.879 (0.897)       0.925 (0.941)       0.937 (0.941)
+zeroeval           0.01   0.794 (0.819)       0.845 (0.866)       0.861 (0.866)
+zeroeval           0.001  0.302 (0.357)       0.613 (0.616)       0.619 (0.617)
 =================  =====  ==================  ==================  ==============
 
 (The cb_explore_adf column predates the closed-form exploration and the cost
-fix; seeds 2-3 and the remaining gaps are in ``bandit.replay``.)
+fix; the router column is afc7a01's; other seeds and the remaining gaps are in
+``bandit.replay``.)
 
 On the same sets, trusting VW's contextual prediction early (``vw_shrinkage``
 of 30-300 pseudo-observations) measured worse than the running means alone;
