@@ -297,6 +297,15 @@ def test_strict_fails_on_unknown(tmp_path: Path, held_back: FakeIndex) -> None:
     assert run(tmp_path, held_back, lock, "--strict")[0] == 1
 
 
+def test_fail_unknown_fails_on_unknown_but_not_on_unverifiable(
+    tmp_path: Path, held_back: FakeIndex
+) -> None:
+    # make test's mode: a release upstream after the lock was written is no advisory.
+    assert run(tmp_path, held_back, LOCK, "--fail-unknown")[0] == 0
+    lock = LOCK + "not-on-the-index==1.0\n"
+    assert run(tmp_path, held_back, lock, "--fail-unknown")[0] == 1
+
+
 def test_an_allowance_covers_only_unverifiable_pins(
     tmp_path: Path, index: FakeIndex, capsys: pytest.CaptureFixture[str]
 ) -> None:
