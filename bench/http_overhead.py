@@ -27,8 +27,12 @@ Run alone with ``python -m bench.http_overhead``. ``BENCH_HTTP_SECONDS`` sets th
 length of each phase (default 3 s), ``BENCH_HTTP_ROUNDS`` the rounds (default 3)
 and ``BENCH_HTTP_TARGETS`` the targets (default
 ``direct,floor,floor_aiohttp,autoroute,litellm``; ``floor_httpx_aiohttp``,
-``autoroute_aiohttp_transport`` and ``autoroute_redis`` run on request). The
-targets and how each is started live in ``bench/http_targets.py``.
+``autoroute_aiohttp_transport``, ``autoroute_redis`` and ``autoroute_base``
+run on request). The targets and how each is started live in
+``bench/http_targets.py``. Every other ``autoroute_*`` target in the run is
+compared with ``autoroute`` round by round (``autoroute_vs_<target>_cpu``,
+``_rps``): with ``autoroute_base`` and ``BENCH_BASE_TREE`` set to a worktree
+of the previous commit, that is a change's before/after in one run.
 """
 
 from __future__ import annotations
@@ -102,6 +106,11 @@ def _cpu_ratio(a: dict[str, Any], b: dict[str, Any]) -> float | None:
     return cpu_b / cpu_a if cpu_a and cpu_b else None
 
 
+def _rps_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """How many times more requests/s ``a`` served at saturation than ``b``."""
+    return float(a["saturation"]["rps"] / b["saturation"]["rps"])
+
+
 def _paired(a: list[dict[str, Any]], b: list[dict[str, Any]], fn: Callable) -> list[float]:
     """``fn(a_round, b_round)`` for every round both targets completed."""
     by_round = {r["round"]: r for r in b}
@@ -129,12 +138,20 @@ def derive(per_round: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
         if cpu:
             out[f"{name}_cpu_rps_per_core"] = round(median(cpu), 1)
     auto, lite = per_round.get("autoroute", []), per_round.get("litellm", [])
-    rps = _paired(auto, lite, lambda a, b: a["saturation"]["rps"] / b["saturation"]["rps"])
+    rps = _paired(auto, lite, _rps_ratio)
     if rps:
         out["autoroute_vs_litellm_rps"] = round(median(rps), 2)
     cpu_ratio = _paired(auto, lite, _cpu_ratio)
     if cpu_ratio:
         out["autoroute_vs_litellm_cpu"] = round(median(cpu_ratio), 2)
+    # A/B targets (another commit, a switch turned off): autoroute against each.
+    for name in [n for n in per_round if n.startswith("autoroute_")]:
+        ratio = _paired(auto, per_round[name], _cpu_ratio)
+        if ratio:
+            out[f"autoroute_vs_{name}_cpu"] = round(median(ratio), 3)
+        rps = _paired(auto, per_round[name], _rps_ratio)
+        if rps:
+            out[f"autoroute_vs_{name}_rps"] = round(median(rps), 3)
     return out
 
 

@@ -11,6 +11,7 @@ wrk and the upstream run on :data:`LOAD_CPU`.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -133,6 +134,19 @@ def _autoroute(
     return start
 
 
+def _start_autoroute_base(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
+    """autoroute from another source tree, beside ``autoroute`` in the same run: an A/B.
+
+    ``BENCH_BASE_TREE`` names the tree, typically ``git worktree add --detach
+    /tmp/base <commit>``; its ``service``, ``providers`` and ``bandit`` come first
+    on ``PYTHONPATH``, ahead of the editable install of this checkout.
+    """
+    tree = os.environ.get("BENCH_BASE_TREE")
+    if not tree or not (Path(tree) / "service" / "app.py").is_file():
+        raise procs.BenchError("autoroute_base needs BENCH_BASE_TREE=<an autoroute source tree>")
+    return _autoroute("autoroute_base", None, {"PYTHONPATH": tree})(stack, workdir, upstream_url)
+
+
 def _start_autoroute_redis(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
     """autoroute on Redis (the multi-worker deployment's store), still one worker.
 
@@ -206,6 +220,8 @@ STARTERS: dict[str, Callable[[ExitStack, Path, str], Target]] = {
     "autoroute_no_fast_lane": _autoroute(
         "autoroute_no_fast_lane", None, {"AUTOROUTE_FAST_LANE": "0"}
     ),
+    # autoroute from the source tree in BENCH_BASE_TREE (another commit): before/after.
+    "autoroute_base": _start_autoroute_base,
 }
 DEFAULT_TARGETS = "direct,floor,floor_aiohttp,autoroute,litellm"
 READY_TIMEOUT_S = {"litellm": 180.0}
