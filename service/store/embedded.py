@@ -27,6 +27,7 @@ from service.store.base import (
     RewardEvent,
     shard_of,
 )
+from service.store.embedded_checkpoint import CHECKPOINT_INTERVAL_S, Checkpointer
 from service.store.embedded_schema import connect
 from service.store.embedded_streams import EmbeddedStreams
 
@@ -44,6 +45,8 @@ class EmbeddedStore(EmbeddedStreams):
         ledger_retention_s: how long applied event ids are remembered.
         synchronous: ``NORMAL`` (survives a process crash) or ``FULL`` (also
             survives power loss, at one fsync per write).
+        checkpoint_interval_s: how often a thread checkpoints the WAL
+            (:mod:`service.store.embedded_checkpoint`).
 
     Example:
         >>> import asyncio
@@ -60,13 +63,21 @@ class EmbeddedStore(EmbeddedStreams):
         decision_grace_s: float = 600.0,
         ledger_retention_s: float = 3_600.0,
         synchronous: str = "NORMAL",
+        checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
     ) -> None:
+        self._checkpointer: Checkpointer | None = None
         if data_dir is None:
             path = ":memory:"
         else:
             Path(data_dir).mkdir(parents=True, exist_ok=True)
             path = str(Path(data_dir) / DB_NAME)
-        super().__init__(connect(path, synchronous), shards, ledger_retention_s)
+        db = connect(path, synchronous)
+        super().__init__(db, shards, ledger_retention_s)
+        if data_dir is not None:
+            # Checkpoints (and their fsyncs) happen on a thread, not in a commit on the loop.
+            db.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = Checkpointer(path, checkpoint_interval_s)
+            self._checkpointer.start()
         self._grace_s = decision_grace_s
         self._last_purge = 0.0
 
@@ -287,6 +298,8 @@ class EmbeddedStore(EmbeddedStreams):
 
     async def close(self) -> None:
         """Close the database (a WAL checkpoint happens on close)."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._db.close()
 
     def shard(self, account: str) -> int:

@@ -4,7 +4,9 @@ Mirrors :mod:`service.store.redis_streams` on SQLite tables (schema in
 :mod:`service.store.embedded_schema`). Every write is one SQLite transaction,
 so a learner commit is atomic exactly as the Redis ``MULTI`` is. Statements
 run inline on the event loop: each takes tens of microseconds (WAL mode, no
-fsync with ``synchronous=NORMAL``), less than a thread hop would cost.
+fsync with ``synchronous=NORMAL``), less than a thread hop would cost. WAL
+checkpoints, which do fsync, run on a thread of their own
+(:mod:`service.store.embedded_checkpoint`).
 Leases live in memory, since one process owns the database.
 """
 
