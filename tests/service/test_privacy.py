@@ -12,6 +12,7 @@ import hmac
 import json
 from pathlib import Path
 
+import pytest
 import redis
 from fastapi.testclient import TestClient
 
@@ -142,3 +143,28 @@ def test_message_hash_is_a_keyed_hmac() -> None:
     assert digest == hmac.new(b"secret-one", canonical, hashlib.sha256).hexdigest()
     assert message_hash(b"secret-two", messages) != digest
     assert message_hash(b"secret-one", [Message("user", "hello!")]) != digest
+
+
+def _json_hash(secret: bytes, messages: list[Message]) -> str:
+    """The hash as it was first defined: ``json`` with ``ensure_ascii=False``."""
+    canonical = json.dumps(
+        [[m.role, m.content] for m in messages], ensure_ascii=False, separators=(",", ":")
+    )
+    return hmac.new(secret, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def test_message_hash_is_unchanged_for_every_code_point() -> None:
+    # Stored hashes group equal prompts across versions: the bytes hashed must not move.
+    points = [*range(0xD800), *range(0xE000, 0x110000)]
+    for start in range(0, len(points), 4096):
+        text = "".join(chr(c) for c in points[start : start + 4096])
+        messages = [Message("system", 'a"b\\c\n\u2028'), Message("user", text)]
+        assert message_hash(b"k", messages) == _json_hash(b"k", messages)
+
+
+def test_message_hash_fails_on_a_lone_surrogate_as_before() -> None:
+    messages = [Message("user", "broken \ud800 text")]
+    with pytest.raises(UnicodeEncodeError):
+        _json_hash(b"k", messages)
+    with pytest.raises(UnicodeEncodeError):
+        message_hash(b"k", messages)
