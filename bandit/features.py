@@ -109,7 +109,8 @@ def _scan(text: str, head: int, tail: int) -> _Scan:
     code_lines = len(_CODE_LINE.findall(lined))
     if "{" in lined or ";" in lined:
         code_lines += len(_CODE_LINE_END.findall(lined))
-    latex = len(_LATEX.findall(lined)) if any(c in lined for c in "\\$^") else 0
+    has_math = "\\" in lined or "$" in lined or "^" in lined
+    latex = len(_LATEX.findall(lined)) if has_math else 0
     return _Scan(
         text=lined,
         lower=lower,
