@@ -79,7 +79,8 @@ def test_build_stage_copies_every_package_setuptools_installs() -> None:
         package = pattern.rstrip("*")
         assert package in sources, f"Dockerfile does not COPY {package}"
         assert (REPO / package / "__init__.py").is_file()
-    assert {"pyproject.toml", pyproject["project"]["readme"]} <= sources
+    needed = {"pyproject.toml", pyproject["project"]["readme"]}
+    assert needed | set(pyproject["project"].get("license-files", [])) <= sources
 
 
 def healthcheck_command() -> list[str]:
