@@ -37,6 +37,7 @@ from service.circuits import LocalCircuitStore, TolerantCircuitStore
 from service.errors import install_error_handler
 from service.fastlane import FastLane, FastRoute
 from service.feedback import FeedbackService
+from service.gc_tuning import frozen_gc
 from service.insights import Insights
 from service.insights_store import LocalStats, RedisStats, StatsStore
 from service.learning import start_learning
@@ -209,6 +210,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if state.rate_limiter is not None:
             stack.push_async_callback(state.rate_limiter.close)
         await start_learning(settings, store, core.router, core.metrics, stack)
+        if settings.gc_freeze:
+            stack.enter_context(frozen_gc())  # last: everything built above is frozen
         yield
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -44,6 +45,8 @@ def serve(args: argparse.Namespace) -> int:
     # Before the workers fork: they inherit the metrics directory from here,
     # write their values to it, and /metrics merges them.
     setup_multiprocess(args.workers)
+    # Each worker's lifespan reads it (service/gc_tuning.py); an explicit value wins.
+    os.environ.setdefault("AUTOROUTE_GC_FREEZE", "true")
     uvicorn.run(
         "service.app:create_app",
         factory=True,

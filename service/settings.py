@@ -92,6 +92,10 @@ class Settings(BaseSettings):
         default=True,
         description="Serve the two chat endpoints without FastAPI's per-request machinery.",
     )
+    gc_freeze: bool = Field(
+        default=False,
+        description="Freeze startup's objects out of garbage collection (autoroute serve: on).",
+    )
     shutdown_timeout_s: int = Field(
         default=30, ge=1, description="On SIGTERM: seconds in-flight requests may take to finish."
     )
