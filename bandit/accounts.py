@@ -76,7 +76,7 @@ class AccountCache:
         """The cached state, creating a fresh policy on first use."""
         state = self.get(account)
         if state is None:
-            state = AccountState(QualityPolicy(self._config))
+            state = AccountState(QualityPolicy(self._config, bits=self._config.account_bits))
             self._put(account, state)
         return state
 

@@ -37,12 +37,12 @@ from vowpalwabbit import Workspace
 from bandit.config import BanditConfig
 
 
-def vw_args(config: BanditConfig) -> str:
-    """The VW command line for a fresh quality policy."""
+def vw_args(config: BanditConfig, bits: int | None = None) -> str:
+    """The VW command line for a fresh quality policy (``bits``: ``config.bits``)."""
     parts = [
         "--cb_adf",
         f"--cb_type {config.cb_type}",
-        f"-b {config.bits}",
+        f"-b {config.bits if bits is None else bits}",
         f"-l {config.learning_rate}",
         f"--example_queue_limit {config.queue_limit}",
         "--quiet",
@@ -66,9 +66,15 @@ class QualityPolicy:
         True
     """
 
-    def __init__(self, config: BanditConfig, *, _workspace: Workspace | None = None) -> None:
+    def __init__(
+        self,
+        config: BanditConfig,
+        *,
+        bits: int | None = None,
+        _workspace: Workspace | None = None,
+    ) -> None:
         self._config = config
-        self._ws = _workspace if _workspace is not None else Workspace(vw_args(config))
+        self._ws = _workspace if _workspace is not None else Workspace(vw_args(config, bits))
         self.updates = 0
 
     def predict(self, lines: Sequence[str]) -> list[float]:
@@ -123,6 +129,10 @@ class QualityPolicy:
                 f" --example_queue_limit {config.queue_limit}"
             )
         return cls(config, _workspace=ws)
+
+    def num_weights(self) -> int:
+        """The size of VW's weight table: 2 ** bits."""
+        return int(self._ws.num_weights())
 
     def close(self) -> None:
         """Release the native workspace now rather than at garbage collection."""

@@ -32,3 +32,13 @@ def test_exported_state_loads_back() -> None:
     assert loaded.counts == {"*": 1, "m": 1} and loaded.stats == state.stats
     other.drop("a")
     assert other.get("a") is None and len(other) == 0
+
+
+def test_account_policies_use_account_bits_and_keep_them_through_a_round_trip() -> None:
+    # Fewer bits make an account's export cheaper (VW's save scans every weight).
+    cache = AccountCache(BanditConfig(bits=18, account_bits=14))
+    state = cache.get_or_create("a")
+    assert state.policy.num_weights() == 2**14
+    cache.load("b", state.to_bytes())
+    loaded = cache.get("b")
+    assert loaded is not None and loaded.policy.num_weights() == 2**14
