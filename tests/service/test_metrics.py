@@ -104,6 +104,25 @@ def test_label_values_are_capped_per_label_name() -> None:
     assert MAX_LABEL_VALUES >= 16
 
 
+def test_repeated_label_values_count_as_before_and_overflow_is_not_cached() -> None:
+    m = Metrics(max_label_values=2)
+    for _ in range(3):
+        for model in ("m-a", "m-b", "m-c", "m-d"):
+            m.observe_request("/v1/chat/completions", 200, "auto", model)
+            m.observe_provider(model, 0.01, 10, 5, 0.001)
+    got = samples(m)
+    by_model = {
+        dict(k[1])["model"]: v for k, v in got.items() if k[0] == "autoroute_requests_total"
+    }
+    assert by_model == {"m-a": 3, "m-b": 3, OVERFLOW_LABEL: 6}
+    tokens = ("autoroute_tokens_total", (("direction", "input"), ("model", OVERFLOW_LABEL)))
+    assert got[tokens] == 60
+    # Only the admitted values were kept; m-c and m-d go through the guard each time.
+    kept = {values for _, values in m._children}
+    assert ("/v1/chat/completions", 200, "auto", "m-c") not in kept
+    assert ("/v1/chat/completions", 200, "auto", "m-a") in kept
+
+
 def test_instances_are_isolated() -> None:
     a, b = Metrics(), Metrics()
     a.fallback("timeout")
