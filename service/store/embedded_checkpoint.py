@@ -3,9 +3,9 @@
 By default SQLite checkpoints a WAL database inside the commit that grows the
 log past 1,000 pages, on the connection that made it: for the embedded store,
 on the event loop, with the copy back into the database file and its fsyncs.
-Under load that was the longest stall of the serving loop: the write-behind
-batch (``RequestLog``) took 11.5 ms at p99 and up to 20 ms of wall time for
-0.7-3.9 ms of CPU, and without the automatic checkpoint 4.6 ms at p99 (a
+Under load that stalled the serving loop: the write-behind batch
+(``RequestLog``) took 11.5 ms at p99, the slowest 11.6-19.6 ms of wall time for
+2.5-3.9 ms of CPU, and without the automatic checkpoint 4.6 ms at p99 (a
 timing of ``EmbeddedStore.record_requests`` under ``wrk -c1``, 800 batches).
 
 So the store's connection never checkpoints (``wal_autocheckpoint=0``) and
