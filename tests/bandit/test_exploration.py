@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from bandit.exploration import probability_matching, probability_of_best, squarecb
+from bandit.exploration import _three, probability_matching, probability_of_best, squarecb
 
 
 def test_squarecb_prefers_best_and_sharpens_with_gamma() -> None:
@@ -83,6 +83,8 @@ def _reference_probability_of_best(
         gap = (mu[a] - mu[b]) / math.hypot(sd[a], sd[b])
         wins[a] = 0.5 * math.erfc(-gap / math.sqrt(2.0))
         wins[b] = 1.0 - wins[a]
+    elif alive.size == 3:  # exact since the bivariate-normal rewrite, checked on its own below
+        wins[alive] = _three(mu[alive].tolist(), sd[alive].tolist())
     else:
         m, s = mu[alive, None], sd[alive, None]
         edges = best_lower + (upper[alive].max() - best_lower) * unit
@@ -123,6 +125,33 @@ def test_two_actions_left_get_the_exact_probability(seed: int) -> None:
     p = probability_of_best([0.6, 0.5], [0.06, 0.08], eliminate_z=10.0)
     assert p[0] == pytest.approx(0.8413447460685429, abs=1e-12)
     assert p[0] + p[1] == 1.0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_three_actions_left_get_the_exact_probability(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(12):
+        means = [rng.uniform(0.5, 0.7) for _ in range(3)]
+        # Spreads up to ~100-fold apart: the 64-bin integral was off by 0.016 there.
+        stds = [rng.choice([rng.uniform(0.05, 0.2), rng.uniform(0.002, 0.01)]) for _ in range(3)]
+        exact = probability_of_best(means, stds, eliminate_z=10.0)
+        sampled = probability_matching(means, stds, random.Random(seed), draws=200_000)
+        assert exact == pytest.approx(sampled, abs=0.005)
+        assert sum(exact) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_three_actions_against_hand_values() -> None:
+    # Equal means, equal spreads: 1/3 each. Equal means, independent differences
+    # would give 1/4; the correlation 1/2 of X_i - X_j and X_i - X_k adds
+    # asin(1/2) / (2 pi) = 1/12, back to 1/3.
+    assert _three([0.5, 0.5, 0.5], [0.1, 0.1, 0.1]) == pytest.approx([1 / 3] * 3, abs=1e-14)
+    # One spread far wider (its correlation above 0.925): its share is the rest,
+    # P(X_0 > max(X_1, X_2)) = 1/2 - phi(0) E[max - 0.5] = 1/2 - 0.01 / (pi sqrt(2)).
+    wide = _three([0.5, 0.5, 0.5], [1.0, 0.01, 0.01])
+    assert wide[0] == pytest.approx(0.5 - 0.01 / (math.pi * math.sqrt(2.0)), abs=1e-5)
+    assert wide[1] == pytest.approx(wide[2])
+    # A clear leader takes (almost) everything.
+    assert _three([0.9, 0.5, 0.5], [0.01, 0.01, 0.01])[0] == pytest.approx(1.0, abs=1e-12)
 
 
 def test_elimination_uses_bound_stds_and_sampling_uses_stds() -> None:
