@@ -93,6 +93,7 @@ def probability_matching(
 # Monte Carlo draws on random 8-action problems, 64 bins are off by < 0.002.
 _BINS = 64
 _UNIT = np.linspace(0.0, 1.0, _BINS + 1)
+_SQRT2 = math.sqrt(2.0)
 
 
 def _normal_cdf(x: np.ndarray) -> np.ndarray:
@@ -156,7 +157,7 @@ def probability_of_best(
         # Two Gaussians need no integral: P(a > b) = Phi((mu_a - mu_b) / sqrt(s_a^2 + s_b^2)).
         a, b = alive
         gap = (means[a] - means[b]) / math.sqrt(sd[a] * sd[a] + sd[b] * sd[b])
-        wins[a] = 0.5 * math.erfc(-gap / math.sqrt(2.0))
+        wins[a] = 0.5 * math.erfc(-gap / _SQRT2)
         wins[b] = 1.0 - wins[a]
     elif len(alive) == 3:
         shares = _three([means[i] for i in alive], [sd[i] for i in alive])
@@ -194,9 +195,6 @@ def _upper_orthant(h: float, k: float, r: float) -> float:
         total += w * math.exp((sn * hk - hs) / (1.0 - sn * sn))
     tail_h, tail_k = 0.5 * math.erfc(h / _SQRT2), 0.5 * math.erfc(k / _SQRT2)
     return total * angle / (4.0 * math.pi) + tail_h * tail_k
-
-
-_SQRT2 = math.sqrt(2.0)
 
 
 def _three(means: list[float], stds: list[float]) -> list[float]:
