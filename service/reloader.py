@@ -43,6 +43,7 @@ class SnapshotReloader:
         self._epoch: str | None = None
         self._versions: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.loads = 0
 
     @property
@@ -94,8 +95,8 @@ class SnapshotReloader:
         self._versions[key] = version
 
     async def run(self) -> None:
-        """Poll forever (until cancelled); store outages only delay reloads."""
-        while True:
+        """Poll until :meth:`stop` (or cancelled); store outages only delay reloads."""
+        while not self._stopping:
             try:
                 await self.poll_once()
             except StoreUnavailable as exc:
@@ -105,6 +106,7 @@ class SnapshotReloader:
     def start(self) -> asyncio.Task[None]:
         """Start :meth:`run` as a background task."""
         if self._task is None or self._task.done():
+            self._stopping = False
             self._task = asyncio.create_task(self.run(), name="snapshot-reloader")
         return self._task
 
@@ -118,7 +120,13 @@ class SnapshotReloader:
             await self.stop()
 
     async def stop(self) -> None:
-        """Cancel the background task and wait for it."""
+        """Cancel the background task and wait for it.
+
+        The flag ends the loop even when the cancellation is lost inside a
+        store call (seen with the Redis client under load: ``autoroute serve``
+        then hung in its shutdown, awaiting this task, until killed).
+        """
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
+from typing import cast
 
 from bandit.router import Router
 from service.reloader import SnapshotReloader
@@ -88,3 +90,36 @@ async def test_first_poll_loads_only_as_many_accounts_as_the_cache_holds(
     await store.put_snapshot("account:old-1", 100, blob)  # updated again: now it loads
     assert await reloader.poll_once() == 1
     assert "old-1" in worker.cached_accounts()
+
+
+class _SwallowsCancellation:
+    """A store whose epoch read loses a cancellation, as a client library may."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+        self.swallow = True
+
+    async def snapshot_epoch(self) -> str:
+        self.polls += 1
+        if self.swallow:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.05)
+        return "same"
+
+
+async def test_stop_returns_even_if_a_store_call_loses_the_cancellation(
+    make_router: Callable[[], Router],
+) -> None:
+    store = _SwallowsCancellation()
+    reloader = SnapshotReloader(cast(Store, store), make_router(), poll_interval_s=0.01)
+    reloader._epoch = "same"  # nothing to load: each poll is one epoch read
+    task = reloader.start()
+    while store.polls < 3:  # then stop while that epoch read is in flight
+        await asyncio.sleep(0.001)
+    stopping = asyncio.create_task(reloader.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=2)
+    store.swallow = False  # so that a loop left running can be ended below
+    while not stopping.done():
+        task.cancel()
+        await asyncio.sleep(0.02)
+    assert done, "stop() hung: the lost cancellation left the poll loop running"
