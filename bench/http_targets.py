@@ -220,6 +220,10 @@ STARTERS: dict[str, Callable[[ExitStack, Path, str], Target]] = {
     "autoroute_no_fast_lane": _autoroute(
         "autoroute_no_fast_lane", None, {"AUTOROUTE_FAST_LANE": "0"}
     ),
+    # autoroute with learning off (AUTOROUTE_LEARN=false): decisions and reward
+    # events are still logged, but no learner runs in the serving process, so the
+    # pair autoroute / autoroute_frozen shows what in-process learning costs.
+    "autoroute_frozen": _autoroute("autoroute_frozen", None, {"AUTOROUTE_LEARN": "false"}),
     # autoroute from the source tree in BENCH_BASE_TREE (another commit): before/after.
     "autoroute_base": _start_autoroute_base,
 }

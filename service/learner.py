@@ -55,8 +55,9 @@ __all__ = ["Learner", "LearnerConfig", "main"]
 
 logger = logging.getLogger(__name__)
 
-# Rewards learned between yields to the event loop (VW learns take tens of µs).
-YIELD_EVERY = 32
+# Longest stretch of learning between two yields to the event loop: an
+# embedded learner shares it with serving (a VW learn takes tens of µs).
+YIELD_AFTER_S = 0.001
 
 
 class Learner:
@@ -191,9 +192,13 @@ class Learner:
         if self._global is not None:
             work += await self._global.pump(cfg.batch_size)
         touched = sum(len(b.touched) for b in self._batches.values())
+        entries = sum(len(b.entries) for b in self._batches.values())
+        full = cfg.max_batch_entries is not None and entries >= cfg.max_batch_entries
         # Drain mode commits when the streams are empty, not after every read, so
         # that a burst is exported once (an account export costs milliseconds).
-        if (until_idle and read == 0) or touched >= cfg.max_touched_accounts:
+        if until_idle and read == 0:
+            await self._commit(force_global=True)
+        elif touched >= cfg.max_touched_accounts or full:
             await self._commit()
         elif self._timer("commit", cfg.snapshot_interval_s):
             await self._commit()
@@ -238,9 +243,11 @@ class Learner:
                 {d.account for d in decisions.values()} - batch.resets
             )
             invalid = []
-            for i, entry in enumerate(group, 1):
-                if i % YIELD_EVERY == 0:
+            since = time.perf_counter()
+            for entry in group:
+                if time.perf_counter() - since >= YIELD_AFTER_S:
                     await asyncio.sleep(0)  # an embedded learner shares the serving loop
+                    since = time.perf_counter()
                 duplicate = entry.event.event_id in done or entry.event.event_id in batch.event_ids
                 try:
                     reason = self._apply(batch, entry, duplicate, decisions)
@@ -312,11 +319,15 @@ class Learner:
         self._version = max(self._version + 1, now_ms(), floor + 1)
         return self._version
 
-    async def _commit(self) -> None:
-        """Make every shard batch durable, then the global policy."""
+    async def _commit(self, force_global: bool = False) -> None:
+        """Make every shard batch durable, then the global policy when it is due."""
         self._due["commit"] = time.monotonic()
         await self._commit_shards()
-        if self._global is not None:
+        if self._global is None:
+            return
+        every = self.config.global_commit_interval_s
+        if force_global or every is None or self._timer("global", every):
+            await asyncio.sleep(0)  # two transactions, two slices of the loop
             await self._global.commit(self._next_version())
 
     async def _commit_shards(self) -> None:
@@ -326,7 +337,13 @@ class Learner:
                 await self._commit_shard(shard, batch)
 
     async def _commit_shard(self, shard: int, batch: ShardBatch) -> None:
-        snapshots = self._policies.export(batch.touched, batch.resets)
+        snapshots: dict[str, bytes | None] = {}
+        since = time.perf_counter()
+        for account in batch.touched:  # no learning happens while this task yields
+            if time.perf_counter() - since >= YIELD_AFTER_S:
+                await asyncio.sleep(0)
+                since = time.perf_counter()
+            snapshots |= self._policies.export({account}, batch.resets)
         commit = batch.to_commit(shard, self.owner, self._next_version(), snapshots)
         try:
             forward_id = await self._store.commit_shard(commit)
@@ -408,7 +425,7 @@ class Learner:
 
     async def _shutdown(self) -> None:
         try:
-            await self._commit()
+            await self._commit(force_global=True)
             await self._leases.release(sorted(self._held))
             if self._global is not None:
                 await self._global.release()

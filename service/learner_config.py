@@ -25,6 +25,13 @@ class LearnerConfig:
         claim_idle_ms: an entry pending this long belongs to a dead consumer.
         max_deliveries: attempts before an entry is dead-lettered.
         lease_ttl_ms: shard and global lease lifetime (renewed every third).
+        max_batch_entries: commit the shard batches once they hold this many
+            entries, before ``snapshot_interval_s`` is up (``None``: no bound).
+            The embedded learner shares the serving loop, and a commit is one
+            SQLite transaction whose cost grows with its entries.
+        global_commit_interval_s: commit the global policy at most this often
+            (``None``: with every commit). Its forward batches are durable in
+            each shard commit, so a later global commit loses nothing.
         min_read_interval_s: after a step that read less than a full batch,
             wait this long before the next read, so rewards arriving one by one
             are learned in batches (the embedded learner shares the serving
@@ -46,3 +53,5 @@ class LearnerConfig:
     defaults_interval_s: float = 1.0
     max_touched_accounts: int = 200
     min_read_interval_s: float = 0.0
+    max_batch_entries: int | None = None
+    global_commit_interval_s: float | None = None

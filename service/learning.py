@@ -41,6 +41,9 @@ EMBEDDED_CONSUMER = "embedded"
 EMBEDDED_SNAPSHOT_INTERVAL_S = 2.0
 EMBEDDED_BATCH_SIZE = 100
 EMBEDDED_MIN_READ_INTERVAL_S = 0.05
+# A commit is one SQLite transaction on the serving loop (~20 µs per entry) and
+# the global export a few milliseconds: bound the first, space out the second.
+EMBEDDED_MAX_BATCH_ENTRIES = 200
 
 
 GAUGE_INTERVAL_S = 5.0
@@ -104,6 +107,8 @@ async def start_learning(
         # every touched account's VW workspace: rarely and in small reads, as
         # it shares the serving loop.
         snapshot_interval_s=EMBEDDED_SNAPSHOT_INTERVAL_S,
+        max_batch_entries=EMBEDDED_MAX_BATCH_ENTRIES,
+        global_commit_interval_s=EMBEDDED_SNAPSHOT_INTERVAL_S,
         batch_size=EMBEDDED_BATCH_SIZE,
         min_read_interval_s=EMBEDDED_MIN_READ_INTERVAL_S,
     )

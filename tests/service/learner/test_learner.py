@@ -250,3 +250,38 @@ async def test_regained_shard_reloads_accounts_another_learner_advanced(
     assert first_router.account_samples("acct-x")["*"] == 15
     snap = await store.get_snapshot("account:acct-x")
     assert snap is not None and account_count(make_router(), "acct-x", snap[1]) == 15
+
+
+async def test_full_batches_commit_early_and_the_global_policy_on_its_own_cadence(
+    store: Store, make_router: Callable[[], Router]
+) -> None:
+    """``max_batch_entries`` commits before the timer; the global commit waits for its own."""
+    import asyncio
+
+    await _publish_auto(store, ["acct-b"], 12)
+    router = make_router()
+    worker = learner(
+        store,
+        router,
+        snapshot_interval_s=60.0,
+        global_commit_interval_s=60.0,
+        max_batch_entries=5,
+        batch_size=5,
+    )
+    task = asyncio.create_task(worker.run())
+    deadline = time.monotonic() + 10
+    while (await store.ledger_stats()).get("learned", 0) < 10:
+        assert time.monotonic() < deadline, "no early commit within 10 s"
+        await asyncio.sleep(0.02)
+    # two full batches are durable long before the 60 s timer; the rest waits
+    assert (await store.ledger_stats())["learned"] == 10
+    snap = await store.get_snapshot("global")
+    assert snap is not None and global_count(snap[1]) == 5  # only the first commit's
+    acct = await store.get_snapshot("account:acct-b")
+    assert acct is not None and account_count(make_router(), "acct-b", acct[1]) == 10
+
+    worker.stop()
+    await task  # the shutdown commit is a full one
+    assert (await store.ledger_stats())["learned"] == 12
+    snap = await store.get_snapshot("global")
+    assert snap is not None and global_count(snap[1]) == 12
