@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 # Longest stretch of learning between two yields to the event loop: an
 # embedded learner shares it with serving (a VW learn takes tens of µs).
-YIELD_AFTER_S = 0.001
+YIELD_AFTER_S = 0.0005
 
 
 class Learner:
@@ -193,7 +193,9 @@ class Learner:
             work += await self._global.pump(cfg.batch_size)
         touched = sum(len(b.touched) for b in self._batches.values())
         entries = sum(len(b.entries) for b in self._batches.values())
-        full = cfg.max_batch_entries is not None and entries >= cfg.max_batch_entries
+        full = cfg.max_batch_entries is not None and entries >= max(
+            cfg.max_batch_entries, cfg.min_entries_per_export * touched
+        )
         # Drain mode commits when the streams are empty, not after every read, so
         # that a burst is exported once (an account export costs milliseconds).
         if until_idle and read == 0:

@@ -29,6 +29,9 @@ class LearnerConfig:
             entries, before ``snapshot_interval_s`` is up (``None``: no bound).
             The embedded learner shares the serving loop, and a commit is one
             SQLite transaction whose cost grows with its entries.
+        min_entries_per_export: a full batch must also hold this many entries
+            per account it exports, so that exports stay amortised when many
+            accounts share a batch.
         global_commit_interval_s: commit the global policy at most this often
             (``None``: with every commit). Its forward batches are durable in
             each shard commit, so a later global commit loses nothing.
@@ -54,4 +57,5 @@ class LearnerConfig:
     max_touched_accounts: int = 200
     min_read_interval_s: float = 0.0
     max_batch_entries: int | None = None
+    min_entries_per_export: int = 0
     global_commit_interval_s: float | None = None

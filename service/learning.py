@@ -39,11 +39,17 @@ logger = logging.getLogger(__name__)
 
 EMBEDDED_CONSUMER = "embedded"
 EMBEDDED_SNAPSHOT_INTERVAL_S = 2.0
+# The embedded learner shares the serving loop, so it works in small pieces:
+# small reads often (each read's queries and learns are one stretch of the
+# loop), and a commit, one SQLite transaction at ~15 µs per entry, every 64
+# entries (or 16 per exported account, whichever is more); the global export,
+# a few milliseconds, on its own 2 s cadence. At c=1 each stretch delays a
+# request, and wrk counts a stall of S ms as ~S late requests (coordinated
+# omission): BENCHMARKS.md has the measurements behind these numbers.
 EMBEDDED_BATCH_SIZE = 100
-EMBEDDED_MIN_READ_INTERVAL_S = 0.05
-# A commit is one SQLite transaction on the serving loop (~20 µs per entry) and
-# the global export a few milliseconds: bound the first, space out the second.
-EMBEDDED_MAX_BATCH_ENTRIES = 200
+EMBEDDED_MIN_READ_INTERVAL_S = 0.01
+EMBEDDED_MAX_BATCH_ENTRIES = 64
+EMBEDDED_ENTRIES_PER_EXPORT = 16
 
 
 GAUGE_INTERVAL_S = 5.0
@@ -104,10 +110,10 @@ async def start_learning(
         rules=RewardRules(reward_window_s=settings.reward_window_s),
         # The router learns in place here, so a commit only makes learning
         # durable (un-acked rewards are redelivered after a crash) and exports
-        # every touched account's VW workspace: rarely and in small reads, as
-        # it shares the serving loop.
+        # every touched account's VW workspace, in small pieces (see above).
         snapshot_interval_s=EMBEDDED_SNAPSHOT_INTERVAL_S,
         max_batch_entries=EMBEDDED_MAX_BATCH_ENTRIES,
+        min_entries_per_export=EMBEDDED_ENTRIES_PER_EXPORT,
         global_commit_interval_s=EMBEDDED_SNAPSHOT_INTERVAL_S,
         batch_size=EMBEDDED_BATCH_SIZE,
         min_read_interval_s=EMBEDDED_MIN_READ_INTERVAL_S,

@@ -285,3 +285,31 @@ async def test_full_batches_commit_early_and_the_global_policy_on_its_own_cadenc
     assert (await store.ledger_stats())["learned"] == 12
     snap = await store.get_snapshot("global")
     assert snap is not None and global_count(snap[1]) == 12
+
+
+async def test_a_full_batch_holds_enough_entries_per_exported_account(
+    store: Store, make_router: Callable[[], Router]
+) -> None:
+    """With ``min_entries_per_export``, a batch over two accounts needs twice the entries."""
+    import asyncio
+
+    worker = learner(
+        store,
+        make_router(),
+        snapshot_interval_s=60.0,
+        max_batch_entries=4,
+        min_entries_per_export=4,
+    )
+    task = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.2)  # past the first step, whose commit timer is due at once
+    await _publish_auto(store, ["acct-x", "acct-y"], 3)  # 6 entries, 2 accounts
+    for _ in range(50):  # all six are read and learned, but 6 < 4 x 2: no commit yet
+        await asyncio.sleep(0.01)
+    assert (await store.ledger_stats()).get("learned", 0) == 0
+    await _publish_auto(store, ["acct-x"], 2)  # 8 entries: full
+    deadline = time.monotonic() + 10
+    while (await store.ledger_stats()).get("learned", 0) < 8:
+        assert time.monotonic() < deadline, "no commit of the full batch within 10 s"
+        await asyncio.sleep(0.02)
+    worker.stop()
+    await task
