@@ -56,7 +56,7 @@ class FastJSONClient(Protocol):
     ) -> tuple[int, bytes, RawHeaders]:
         """POST ``body``; return status, body and raw headers, failing with ``httpx.HTTPError``.
 
-        ``timeout`` bounds connecting and each read, as ``httpx.Timeout(timeout)`` does.
+        ``timeout`` bounds the whole exchange (an ``httpx.TimeoutException`` when it expires).
         """
         ...
 
@@ -145,16 +145,16 @@ async def post_json(
     fast: _PostJSONFast | None = getattr(client, "post_json_fast", None)
     headers_out: httpx.Headers | RawHeaders
     try:
-        async with asyncio.timeout(timeout):
-            if fast is not None:
-                status, content, headers_out = await fast(url, headers, _encode(body), timeout)
-            else:
+        if fast is not None:  # it bounds the whole exchange itself: no second timer
+            status, content, headers_out = await fast(url, headers, _encode(body), timeout)
+        else:
+            async with asyncio.timeout(timeout):
                 response = await client.post(url, headers=dict(headers), json=body, timeout=timeout)
-                status, content, headers_out = (
-                    response.status_code,
-                    response.content,
-                    response.headers,
-                )
+            status, content, headers_out = (
+                response.status_code,
+                response.content,
+                response.headers,
+            )
     except TimeoutError as exc:
         raise ProviderTimeout(
             f"no answer within {timeout:.1f}s", model=ctx.model, provider=ctx.provider

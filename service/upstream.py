@@ -5,10 +5,11 @@ The provider adapters speak ``httpx`` (and their tests inject an
 different. :func:`upstream_client` builds an :class:`UpstreamClient`: an
 ``httpx.AsyncClient`` on aiohttp's transport that also offers
 :meth:`UpstreamClient.post_json_fast`, which ``providers._http.post_json`` uses
-for every non-streaming call. That method POSTs the encoded body through the
-transport's own ``aiohttp.ClientSession`` (same connector, same pool) and
-returns ``(status, body bytes, raw headers)``, skipping httpx's request,
-response and header objects. Streams stay on the httpx API.
+for every non-streaming call. That method POSTs the encoded body through
+:class:`service.http1.Http1Pool`, a small keep-alive HTTP/1.1 client of its
+own (asyncio protocols + httptools), and returns ``(status, body bytes, raw
+headers)``, skipping httpx's request, response and header objects and
+aiohttp's. Streams stay on the httpx API, on aiohttp's transport.
 
 Why two layers of the same thing: measured on one core, the same FastAPI
 passthrough spent ~1,200-2,100 µs of CPU per proxied request on httpx's own
@@ -19,7 +20,8 @@ on the same transport (per-round ratio 0.83-0.90, once 0.70; ``bench
 http_overhead`` runs ``bench-20261122T043235Z`` and ``T043410Z``, targets
 ``autoroute`` and ``autoroute_httpx_post`` in both orders). ``post_json`` alone,
 in one process against the fast upstream, went from ~520 to ~130 µs of CPU per
-call at 32 concurrent calls.
+call at 32 concurrent calls; :mod:`service.http1` then took the POST itself
+from 76-93 to 19-21 µs per call (its docstring).
 
 ``AUTOROUTE_UPSTREAM_FAST=0`` (read once, at import) turns the fast path off
 for that comparison. It is also off when an HTTP proxy is configured in the
@@ -28,10 +30,10 @@ environment, since httpx routes proxied URLs through its own transports.
 Failures: ``httpx_aiohttp`` maps the common aiohttp failures to ``httpx``
 exceptions; :class:`UpstreamTransport` maps them again (a refused connection
 must be a ``ConnectError``, not the ``ConnectTimeout`` the library picks) and
-maps every other ``aiohttp.ClientError`` too. The fast path uses the same
-mapping, so a transport failure always reaches ``providers._http`` as an
-``httpx.HTTPError`` and becomes a retryable provider error: fallback never
-sees a raw aiohttp exception.
+maps every other ``aiohttp.ClientError`` too; the fast path raises
+``httpx`` exceptions itself. So a transport failure always reaches
+``providers._http`` as an ``httpx.HTTPError`` and becomes a retryable provider
+error: fallback never sees a raw aiohttp exception.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from urllib.request import getproxies
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
+
+from service.http1 import Http1Pool
 
 # A benchmark switch (bench/http_targets.py, ``autoroute_httpx_post``), not a setting.
 FAST_PATH = os.environ.get("AUTOROUTE_UPSTREAM_FAST", "1") != "0"
@@ -116,39 +120,35 @@ class UpstreamClient(httpx.AsyncClient):
 
     def __init__(self, total_timeout_s: float) -> None:
         self._upstream = UpstreamTransport()
+        self._http1 = Http1Pool()
         super().__init__(transport=self._upstream, timeout=httpx.Timeout(total_timeout_s))
-        # What httpx adds to every request (aiohttp adds Host, Accept, Accept-Encoding
-        # and Content-Length itself); the adapters' own headers win.
+        # What httpx adds to every request (the pool adds Host and Content-Length);
+        # the adapters' own headers win.
         self._defaults = (
             ("user-agent", "User-Agent", self.headers["user-agent"]),
             ("content-type", "Content-Type", "application/json"),
+            ("accept", "Accept", "*/*"),
+            ("accept-encoding", "Accept-Encoding", "gzip, deflate"),
         )
+
+    async def aclose(self) -> None:
+        """Close the pool of the fast path, then the transport (session, connector)."""
+        await self._http1.aclose()
+        await super().aclose()
 
     async def post_json_fast(
         self, url: str, headers: Mapping[str, str], body: bytes, timeout: float
     ) -> tuple[int, bytes, Sequence[tuple[bytes, bytes]]]:
         """POST an encoded JSON ``body``; return the status, the body and the raw headers.
 
-        ``timeout`` bounds connecting (pool included) and each read, as the
-        ``httpx`` path's ``Timeout(timeout)`` does; the caller bounds the whole
-        exchange. Every failure is raised as an ``httpx.HTTPError``.
+        ``timeout`` bounds the whole exchange (pool, connect, send, answer), so
+        ``providers._http.post_json`` needs no timer of its own on this path.
+        Every failure is raised as an ``httpx.HTTPError``. Goes through
+        :class:`service.http1.Http1Pool` (its own kept-alive connections).
         """
         if self.is_closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
-        limits = aiohttp.ClientTimeout(
-            total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
-        )
-        try:
-            async with self._upstream.session().post(
-                url,
-                data=body,
-                headers=self._with_defaults(headers),
-                allow_redirects=False,
-                timeout=limits,
-            ) as response:
-                return response.status, await response.read(), response.raw_headers
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _translate(exc) from exc
+        return await self._http1.post(url, self._with_defaults(headers), body, timeout)
 
     def _with_defaults(self, headers: Mapping[str, str]) -> dict[str, str]:
         merged = dict(headers)
