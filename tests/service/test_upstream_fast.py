@@ -11,6 +11,7 @@ provider's error translator, the same exceptions, and kept-alive connections.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import socket
 import time
@@ -196,6 +197,19 @@ async def test_2xx_json_is_returned_and_the_request_is_the_same(
         assert scripted.header(name, 0) == scripted.header(name, 1), name
     assert scripted.header("content-type", 0) == ["application/json"]
     assert fast_head.startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+
+
+async def test_compressed_answers_are_asked_for_and_decoded_on_both_paths(
+    fast: UpstreamClient, plain: httpx.AsyncClient, scripted: Scripted
+) -> None:
+    body = gzip.compress(json.dumps(ANSWER).encode())
+    for _ in range(2):
+        scripted.queue(200, body, {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+
+    assert await _post(fast, scripted.url) == ANSWER
+    assert await _post(plain, scripted.url) == ANSWER
+    assert "gzip" in scripted.header("accept-encoding", 0)[0]
+    assert scripted.header("accept", 0) == ["*/*"]
 
 
 async def test_adapter_headers_win_case_insensitively(
