@@ -34,6 +34,9 @@ Semantics, the same as ``post_json_fast`` had on aiohttp:
   connection are read; ``gzip`` and ``deflate`` bodies are decoded (we send
   ``Accept-Encoding: gzip, deflate``); 1xx interim answers are skipped.
   Redirects are returned, not followed.
+* TLS trusts what httpx trusts (``httpx.create_ssl_context()``: certifi's roots,
+  or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``); the service passes its transport's
+  own context, so streams and this path share one.
 """
 
 from __future__ import annotations
@@ -277,8 +280,8 @@ class Http1Pool:
 
     def _tls(self) -> ssl.SSLContext:
         if self._ssl is None:
-            self._ssl = ssl.create_default_context()
-            self._ssl.set_alpn_protocols(["http/1.1"])
+            # httpx's: certifi's roots, or SSL_CERT_FILE / SSL_CERT_DIR when set.
+            self._ssl = httpx.create_ssl_context()
         return self._ssl
 
     async def post(

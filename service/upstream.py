@@ -120,7 +120,8 @@ class UpstreamClient(httpx.AsyncClient):
 
     def __init__(self, total_timeout_s: float) -> None:
         self._upstream = UpstreamTransport()
-        self._http1 = Http1Pool()
+        # One TLS trust for both paths: the transport's (httpx's default context).
+        self._http1 = Http1Pool(ssl_context=self._upstream.ssl_context)
         super().__init__(transport=self._upstream, timeout=httpx.Timeout(total_timeout_s))
         # What httpx adds to every request (the pool adds Host and Content-Length);
         # the adapters' own headers win.

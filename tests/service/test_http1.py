@@ -14,6 +14,7 @@ import ssl
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -359,6 +360,20 @@ async def test_https_with_a_trusted_certificate(ca: trustme.CA) -> None:
     await pool.aclose()
     await asyncio.sleep(0.02)
     assert state.connections == 1
+
+
+async def test_default_trust_is_httpx_s_and_honours_ssl_cert_file(
+    ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    pool = Http1Pool()  # no context given: httpx.create_ssl_context(), which reads the variable
+    state = Server(replies=[_answer()])
+    async with await _start(state.handle, _server_tls(ca)) as server:
+        assert (await _post(pool, _url(server, "https", "localhost")))[1] == OK
+    await pool.aclose()
+    await asyncio.sleep(0.02)
 
 
 async def test_https_with_an_untrusted_certificate_is_a_connect_error(ca: trustme.CA) -> None:

@@ -474,6 +474,13 @@ async def test_aclose_closes_both_pools(scripted: Scripted) -> None:
         await _post(client, scripted.url)
 
 
+def test_both_paths_share_the_transport_s_tls_context() -> None:
+    client = upstream_client(5.0, fast=True)
+    assert isinstance(client, UpstreamClient)
+
+    assert client._http1._tls() is client._upstream.ssl_context
+
+
 async def test_a_proxy_in_the_environment_keeps_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
 
