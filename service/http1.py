@@ -133,6 +133,7 @@ class _Connection(asyncio.Protocol):
         self._size = 0
         self._status = 0
         self._delimited = False  # Content-Length or chunked: the parser sees the end
+        self._coding = b""  # Content-Encoding, lower-cased
         self.keep_alive = False
 
     # --- the request side -----------------------------------------------------
@@ -149,7 +150,7 @@ class _Connection(asyncio.Protocol):
 
     def _reset(self) -> None:
         self._headers, self._body, self._size, self._status = [], [], 0, 0
-        self._delimited = False
+        self._delimited, self._coding = False, b""
 
     def _finish(self, error: BaseException | None) -> None:
         waiter, self._waiter = self._waiter, None
@@ -160,7 +161,7 @@ class _Connection(asyncio.Protocol):
             return
         body = b"".join(self._body)
         try:
-            body = _decode(self._headers, body)
+            body = _decode(self._coding, body)
         except zlib.error as exc:
             waiter.set_exception(httpx.DecodingError(f"bad compressed body: {exc}"))
             return
@@ -216,6 +217,8 @@ class _Connection(asyncio.Protocol):
                 lower == b"transfer-encoding" and b"chunked" in value.lower()
             ):
                 self._delimited = True
+            elif lower == b"content-encoding":
+                self._coding = value.strip().lower()
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
@@ -232,19 +235,16 @@ class _Connection(asyncio.Protocol):
         self._finish(None)
 
 
-def _decode(headers: RawHeaders, body: bytes) -> bytes:
-    for name, value in headers:
-        if name.lower() == b"content-encoding":
-            coding = value.strip().lower()
-            if coding in _DECODERS:
-                wbits = _DECODERS[coding]
-                if wbits is None:  # "deflate": zlib-wrapped per the RFC, raw in practice
-                    try:
-                        return zlib.decompress(body)
-                    except zlib.error:
-                        return zlib.decompress(body, -zlib.MAX_WBITS)
-                return zlib.decompress(body, wbits)
-    return body
+def _decode(coding: bytes, body: bytes) -> bytes:
+    if coding not in _DECODERS:
+        return body  # identity, or a coding we did not ask for: the caller sees it as is
+    wbits = _DECODERS[coding]
+    if wbits is None:  # "deflate": zlib-wrapped per the RFC, raw in practice
+        try:
+            return zlib.decompress(body)
+        except zlib.error:
+            return zlib.decompress(body, -zlib.MAX_WBITS)
+    return zlib.decompress(body, wbits)
 
 
 class _Host:

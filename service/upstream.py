@@ -96,12 +96,6 @@ class _Stream(httpx.AsyncByteStream):
 class UpstreamTransport(AiohttpTransport):
     """``AiohttpTransport`` whose every failure is an ``httpx.HTTPError``."""
 
-    def session(self) -> aiohttp.ClientSession:
-        """The transport's ``ClientSession``, created on first use (inside the event loop)."""
-        if not isinstance(self.client, aiohttp.ClientSession):
-            self.client = self.get_client()
-        return self.client
-
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         with _as_httpx_errors():
             response = await super().handle_async_request(request)

@@ -22,24 +22,11 @@ import trustme
 
 from service import http1
 from service.http1 import Http1Pool
+from tests.utils.http1_wire import read_request, reply
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 OK = b'{"ok":true}'
-
-
-async def _read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    size = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    return head, await reader.readexactly(size)
-
-
-def _answer(body: bytes = OK, *extra: str, status: str = "200 OK") -> bytes:
-    lines = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", *extra]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+ANSWER = reply(200, OK)
 
 
 @dataclass
@@ -59,7 +46,7 @@ class Server:
         answered = 0
         try:
             while self.close_after is None or answered < self.close_after:
-                self.requests.append(await _read_request(reader))
+                self.requests.append(await read_request(reader))
                 if self.delay_s:
                     await asyncio.sleep(self.delay_s)
                 writer.write(self.replies[min(len(self.requests), len(self.replies)) - 1])
@@ -96,7 +83,7 @@ async def _post(pool: Http1Pool, url: str, timeout: float = 2.0) -> tuple[int, b
 
 
 async def test_the_request_is_one_well_formed_http11_post(pool: Http1Pool) -> None:
-    state = Server(replies=[_answer()])
+    state = Server(replies=[ANSWER])
     async with await _start(state.handle) as server:
         status, body, headers = await _post(pool, _url(server))
 
@@ -123,7 +110,7 @@ async def test_chunked_answer_is_joined(pool: Http1Pool) -> None:
 
 async def test_answer_delimited_by_close_is_read_and_not_reused(pool: Http1Pool) -> None:
     async def close_delimited(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + OK)
         await writer.drain()
         writer.close()
@@ -145,21 +132,21 @@ async def test_answer_delimited_by_close_is_read_and_not_reused(pool: Http1Pool)
 async def test_compressed_answer_is_decoded(
     pool: Http1Pool, coding: str, encode: Callable[[bytes], bytes]
 ) -> None:
-    state = Server(replies=[_answer(encode(OK), f"Content-Encoding: {coding}")])
+    state = Server(replies=[reply(200, encode(OK), {"Content-Encoding": coding})])
     async with await _start(state.handle) as server:
         status, body, _ = await _post(pool, _url(server))
     assert (status, body) == (200, OK)
 
 
 async def test_corrupt_compressed_answer_is_an_http_error(pool: Http1Pool) -> None:
-    state = Server(replies=[_answer(b"not gzip", "Content-Encoding: gzip")])
+    state = Server(replies=[reply(200, b"not gzip", {"Content-Encoding": "gzip"})])
     async with await _start(state.handle) as server:
         with pytest.raises(httpx.DecodingError):
             await _post(pool, _url(server))
 
 
 async def test_interim_answers_are_skipped(pool: Http1Pool) -> None:
-    state = Server(replies=[b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + _answer()])
+    state = Server(replies=[b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + ANSWER])
     async with await _start(state.handle) as server:
         status, body, headers = await _post(pool, _url(server))
     assert (status, body) == (200, OK)
@@ -167,7 +154,7 @@ async def test_interim_answers_are_skipped(pool: Http1Pool) -> None:
 
 
 async def test_error_status_is_returned_with_its_headers(pool: Http1Pool) -> None:
-    state = Server(replies=[_answer(b'{"e":1}', "Retry-After: 3", status="429 Too Many")])
+    state = Server(replies=[reply(429, b'{"e":1}', {"Retry-After": "3"})])
     async with await _start(state.handle) as server:
         status, body, headers = await _post(pool, _url(server))
     assert (status, body) == (429, b'{"e":1}')
@@ -178,7 +165,7 @@ async def test_oversized_answer_is_refused(
     pool: Http1Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(http1, "MAX_BODY_BYTES", 8)
-    state = Server(replies=[_answer(b"0123456789")])
+    state = Server(replies=[reply(200, b"0123456789")])
     async with await _start(state.handle) as server:
         with pytest.raises(httpx.RemoteProtocolError, match="size limit"):
             await _post(pool, _url(server))
@@ -188,7 +175,7 @@ async def test_oversized_answer_is_refused(
 
 
 async def test_keep_alive_reuses_one_connection(pool: Http1Pool) -> None:
-    state = Server(replies=[_answer()])
+    state = Server(replies=[ANSWER])
     async with await _start(state.handle) as server:
         for _ in range(5):
             assert (await _post(pool, _url(server)))[0] == 200
@@ -196,7 +183,7 @@ async def test_keep_alive_reuses_one_connection(pool: Http1Pool) -> None:
 
 
 async def test_connection_close_answer_is_not_reused(pool: Http1Pool) -> None:
-    state = Server(replies=[_answer(OK, "Connection: close")])
+    state = Server(replies=[reply(200, OK, {"Connection": "close"})])
     async with await _start(state.handle) as server:
         for _ in range(3):
             assert (await _post(pool, _url(server)))[0] == 200
@@ -204,7 +191,7 @@ async def test_connection_close_answer_is_not_reused(pool: Http1Pool) -> None:
 
 
 async def test_connection_the_server_closed_while_idle_is_not_used(pool: Http1Pool) -> None:
-    state = Server(replies=[_answer()], close_after=1)  # server closes after each answer
+    state = Server(replies=[ANSWER], close_after=1)  # server closes after each answer
     async with await _start(state.handle) as server:
         for _ in range(3):
             assert (await _post(pool, _url(server)))[0] == 200
@@ -214,7 +201,7 @@ async def test_connection_the_server_closed_while_idle_is_not_used(pool: Http1Po
 
 async def test_idle_connections_expire(pool: Http1Pool) -> None:
     pool.keepalive_s = 0.05
-    state = Server(replies=[_answer()])
+    state = Server(replies=[ANSWER])
     async with await _start(state.handle) as server:
         await _post(pool, _url(server))
         await asyncio.sleep(0.1)
@@ -224,7 +211,7 @@ async def test_idle_connections_expire(pool: Http1Pool) -> None:
 
 async def test_limit_per_host_queues_requests(pool: Http1Pool) -> None:
     pool.limit_per_host = 2
-    state = Server(replies=[_answer()], delay_s=0.05)
+    state = Server(replies=[ANSWER], delay_s=0.05)
     async with await _start(state.handle) as server:
         results = await asyncio.gather(*[_post(pool, _url(server)) for _ in range(6)])
     assert [r[0] for r in results] == [200] * 6
@@ -233,7 +220,7 @@ async def test_limit_per_host_queues_requests(pool: Http1Pool) -> None:
 
 async def test_waiting_for_a_connection_counts_against_the_timeout(pool: Http1Pool) -> None:
     pool.limit_per_host = 1
-    state = Server(replies=[_answer()], delay_s=0.5)
+    state = Server(replies=[ANSWER], delay_s=0.5)
     async with await _start(state.handle) as server:
         first = asyncio.create_task(_post(pool, _url(server)))
         await asyncio.sleep(0.05)
@@ -244,7 +231,7 @@ async def test_waiting_for_a_connection_counts_against_the_timeout(pool: Http1Po
 
 
 async def test_cancelled_request_drops_its_connection(pool: Http1Pool) -> None:
-    state = Server(replies=[_answer()], delay_s=0.3)
+    state = Server(replies=[ANSWER], delay_s=0.3)
     async with await _start(state.handle) as server:
         task = asyncio.create_task(_post(pool, _url(server)))
         await asyncio.sleep(0.05)
@@ -278,7 +265,7 @@ async def test_silent_server_times_out_at_the_deadline(pool: Http1Pool) -> None:
 
 
 async def test_bytes_out_of_step_close_the_connection(pool: Http1Pool) -> None:
-    state = Server(replies=[_answer() + _answer()])  # two answers to one request
+    state = Server(replies=[ANSWER + ANSWER])  # two answers to one request
     async with await _start(state.handle) as server:
         assert (await _post(pool, _url(server)))[1] == OK
         await asyncio.sleep(0.05)
@@ -321,7 +308,7 @@ async def test_bad_urls_are_refused_before_connecting(
     ids=["crlf-in-value", "lf-in-name", "not-latin-1"],
 )
 async def test_header_injection_is_refused(pool: Http1Pool, headers: dict[str, str]) -> None:
-    state = Server(replies=[_answer()])
+    state = Server(replies=[ANSWER])
     async with await _start(state.handle) as server:
         with pytest.raises(httpx.LocalProtocolError):
             await pool.post(_url(server), headers, b"{}", 2.0)
@@ -353,7 +340,7 @@ async def test_https_with_a_trusted_certificate(ca: trustme.CA) -> None:
     client_ctx = ssl.create_default_context()
     ca.configure_trust(client_ctx)
     pool = Http1Pool(ssl_context=client_ctx)
-    state = Server(replies=[_answer()])
+    state = Server(replies=[ANSWER])
     async with await _start(state.handle, _server_tls(ca)) as server:
         for _ in range(3):
             assert (await _post(pool, _url(server, "https", "localhost")))[1] == OK
@@ -369,7 +356,7 @@ async def test_default_trust_is_httpx_s_and_honours_ssl_cert_file(
     ca.cert_pem.write_to_path(str(bundle))
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
     pool = Http1Pool()  # no context given: httpx.create_ssl_context(), which reads the variable
-    state = Server(replies=[_answer()])
+    state = Server(replies=[ANSWER])
     async with await _start(state.handle, _server_tls(ca)) as server:
         assert (await _post(pool, _url(server, "https", "localhost")))[1] == OK
     await pool.aclose()
@@ -378,7 +365,7 @@ async def test_default_trust_is_httpx_s_and_honours_ssl_cert_file(
 
 async def test_https_with_an_untrusted_certificate_is_a_connect_error(ca: trustme.CA) -> None:
     pool = Http1Pool()  # the system's trust store does not know the test CA
-    state = Server(replies=[_answer()])
+    state = Server(replies=[ANSWER])
     async with await _start(state.handle, _server_tls(ca)) as server:
         with pytest.raises(httpx.ConnectError, match="cannot connect"):
             await _post(pool, _url(server, "https", "localhost"))
@@ -397,7 +384,7 @@ def test_on_uvloop_as_the_service_runs(ca: trustme.CA) -> None:
         client_ctx = ssl.create_default_context()
         ca.configure_trust(client_ctx)
         pool = Http1Pool(ssl_context=client_ctx)
-        plain, tls = Server(replies=[_answer()]), Server(replies=[_answer()])
+        plain, tls = Server(replies=[ANSWER]), Server(replies=[ANSWER])
         async with (
             await _start(plain.handle) as s1,
             await _start(tls.handle, _server_tls(ca)) as s2,

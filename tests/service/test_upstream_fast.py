@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 
@@ -38,6 +39,7 @@ from providers.openai_compatible import OpenAICompatibleProvider
 from service.upstream import UpstreamClient, upstream_client
 from tests.providers.wire import WIRES, ErrorFixture
 from tests.utils.fake_upstream import FakeUpstream, fake_upstream
+from tests.utils.http1_wire import read_request, reply
 
 CTX = ErrorContext(model="m", provider="p")
 BODY = {"model": "x", "messages": [{"role": "user", "content": "héllo ✓"}], "n": 1}
@@ -46,12 +48,6 @@ CHAT = ChatRequest((Message("user", "Say hello."),), max_output_tokens=50)
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 # Headers a server adds on its own; the rest must reach the translator unchanged.
 _VOLATILE = {"date", "server"}
-
-
-def _reply(status: int, body: bytes, headers: dict[str, str] | None = None) -> bytes:
-    lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}"]
-    lines += [f"{k}: {v}" for k, v in (headers or {"Content-Type": "application/json"}).items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 @dataclass
@@ -64,19 +60,13 @@ class Scripted:
     connections: int = 0
 
     def queue(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.replies.append(_reply(status, body, headers))
+        self.replies.append(reply(status, body, headers))
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                size = next(
-                    int(line.split(b":", 1)[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                )
-                self.requests.append((head, await reader.readexactly(size)))
+                self.requests.append(await read_request(reader))
                 writer.write(self.replies.popleft())
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -395,7 +385,7 @@ async def test_slow_answer_within_the_timeout_succeeds(fast: UpstreamClient) -> 
     async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         await asyncio.sleep(0.4)
-        writer.write(_reply(200, b'{"ok": true}'))
+        writer.write(reply(200, b'{"ok": true}'))
         await writer.drain()
         writer.close()
 
@@ -463,7 +453,8 @@ async def test_aclose_closes_both_pools(scripted: Scripted) -> None:
     scripted.queue(200, b"{}")
     await _post(client, scripted.url)
     await httpx.AsyncClient.post(client, scripted.url, json=BODY)
-    session = client._upstream.session()
+    session = client._upstream.client  # the transport's session, made by that request
+    assert isinstance(session, aiohttp.ClientSession)
 
     await client.aclose()
 
