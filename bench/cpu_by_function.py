@@ -60,17 +60,13 @@ def run(
             procs.Server("upstream", upstream_argv, {}, cpu=ht.LOAD_CPU, logdir=workdir)
         )
         upstream.wait_port(port, timeout_s=10)
-        (workdir / "autoroute").mkdir()
         out = workdir / "timers.json"
-        server_env = ht.autoroute_environment(workdir / "autoroute", f"http://127.0.0.1:{port}/v1")
-        server_env |= {"CPU_TIMERS_OUT": str(out)} | (env or {})
-        server_port = procs.free_port()
-        argv = procs.python_module("bench.cpu_timers", *ht.autoroute_command(server_port)[1:])
-        server = stack.enter_context(
-            procs.Server("autoroute", argv, server_env, cpu=ht.SERVER_CPU, logdir=workdir)
+        start = ht.autoroute_starter(
+            "autoroute", "bench.cpu_timers", {"CPU_TIMERS_OUT": str(out)} | (env or {})
         )
-        bodies = ht.write_bodies(workdir / "bodies.jsonl", "auto")
-        url = f"http://127.0.0.1:{server_port}/v1/chat/completions"
+        target = start(stack, workdir, f"http://127.0.0.1:{port}/v1")
+        server, url, bodies = target.server, target.url, target.bodies
+        assert server is not None
         server.wait_ready(url, bodies, ht.API_KEY, timeout_s=60)
         procs.wrk(url, bodies, ht.API_KEY, 8, WARMUP_S, ht.LOAD_CPU, ht.LUA)
         before, cpu_before = _snapshot(server, out), server.cpu_seconds()

@@ -114,10 +114,11 @@ def _start_direct(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
     return Target("direct", f"{upstream_url}/chat/completions", bodies, "")
 
 
-def _autoroute(
+def autoroute_starter(
     name: str, launcher: str | None, extra_env: dict[str, str] | None = None
 ) -> Callable[[ExitStack, Path, str], Target]:
-    """Start ``autoroute serve``, or the same through a ``bench.whatif_*`` launcher."""
+    """Start ``autoroute serve``, or the same through a launcher module (``bench.whatif_*``,
+    ``bench.cpu_timers``) that takes autoroute's arguments."""
 
     def start(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
         port = procs.free_port()
@@ -144,7 +145,8 @@ def _start_autoroute_base(stack: ExitStack, workdir: Path, upstream_url: str) ->
     tree = os.environ.get("BENCH_BASE_TREE")
     if not tree or not (Path(tree) / "service" / "app.py").is_file():
         raise procs.BenchError("autoroute_base needs BENCH_BASE_TREE=<an autoroute source tree>")
-    return _autoroute("autoroute_base", None, {"PYTHONPATH": tree})(stack, workdir, upstream_url)
+    start = autoroute_starter("autoroute_base", None, {"PYTHONPATH": tree})
+    return start(stack, workdir, upstream_url)
 
 
 def _start_autoroute_redis(stack: ExitStack, workdir: Path, upstream_url: str) -> Target:
@@ -201,29 +203,29 @@ def _start_litellm(stack: ExitStack, workdir: Path, upstream_url: str) -> Target
 STARTERS: dict[str, Callable[[ExitStack, Path, str], Target]] = {
     "direct": _start_direct,
     "floor": _floor("floor", "httpx"),
-    "autoroute": _autoroute("autoroute", None),
+    "autoroute": autoroute_starter("autoroute", None),
     "litellm": _start_litellm,
     "floor_aiohttp": _floor("floor_aiohttp", "aiohttp"),
     # Not run by default: the floor's httpx client on aiohttp's transport, and
     # autoroute with Redis as its store instead of the embedded one.
     "floor_httpx_aiohttp": _floor("floor_httpx_aiohttp", "httpx_aiohttp"),
-    "autoroute_aiohttp_transport": _autoroute(
+    "autoroute_aiohttp_transport": autoroute_starter(
         "autoroute_aiohttp_transport", "bench.whatif_aiohttp_transport"
     ),
     "autoroute_redis": _start_autoroute_redis,
     # autoroute with the upstream client's direct aiohttp POST turned off, so
     # non-streamed calls go through httpx's ``post`` (service/upstream.py): an A/B.
-    "autoroute_httpx_post": _autoroute(
+    "autoroute_httpx_post": autoroute_starter(
         "autoroute_httpx_post", None, {"AUTOROUTE_UPSTREAM_FAST": "0"}
     ),
     # autoroute with the chat fast lane off (service/fastlane.py): its A/B in one run.
-    "autoroute_no_fast_lane": _autoroute(
+    "autoroute_no_fast_lane": autoroute_starter(
         "autoroute_no_fast_lane", None, {"AUTOROUTE_FAST_LANE": "0"}
     ),
     # autoroute with learning off (AUTOROUTE_LEARN=false): decisions and reward
     # events are still logged, but no learner runs in the serving process, so the
     # pair autoroute / autoroute_frozen shows what in-process learning costs.
-    "autoroute_frozen": _autoroute("autoroute_frozen", None, {"AUTOROUTE_LEARN": "false"}),
+    "autoroute_frozen": autoroute_starter("autoroute_frozen", None, {"AUTOROUTE_LEARN": "false"}),
     # autoroute from the source tree in BENCH_BASE_TREE (another commit): before/after.
     "autoroute_base": _start_autoroute_base,
 }
