@@ -12,7 +12,14 @@ implementation) and checks issue 2's acceptance on each run:
   model's; the margin is ``router - 0.97 * best fixed``.
 
 It prints one row per (set, W, seed), then the miss count and the summed
-margins, the two figures a change to the learning core is judged by. Probes of
+margins. A miss count alone cannot judge a change: most checks are decided by
+a few hundred pass/fail items, and 36 seeds of both sets move the count by
+ten or more between settings whose margins differ by nothing measurable.
+``--baseline RUNS.json`` (an earlier sweep's ``--json``) therefore pairs each
+run with the baseline's run of the same set, W, seed and size and prints the
+mean margin difference with its standard error, per set and W and overall:
+a change is better only where that difference is several standard errors
+above zero. Probes of
 robustness on the same data: ``--in-order``, ``--accounts N``, ``--subsample F``
 (a seeded random share of the items) and ``--models K`` (a seeded random
 sub-catalog of K models per seed); ``--set FIELD=VALUE`` overrides a
@@ -171,6 +178,63 @@ def summary(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _pair_key(run: dict[str, Any]) -> tuple[str, float, int, int]:
+    return (str(run["set"]), float(run["wtp"]), int(run["seed"]), int(run["items"]))
+
+
+def paired(
+    results: Sequence[dict[str, Any]], baseline: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Margin differences ``results - baseline``, run by run, per (set, W) and overall.
+
+    Runs pair on set, W, seed and item count; unpaired runs are left out. Each
+    group has ``runs``, ``mean`` difference, its standard error ``se`` (NaN with
+    one run) and the misses of the baseline and of the results.
+    """
+    base = {_pair_key(r): r["check"] for r in baseline}
+    groups: dict[tuple[str, float] | None, list[tuple[float, bool, bool]]] = {}
+    for run in results:
+        other = base.get(_pair_key(run))
+        if other is None:
+            continue
+        diff = run["check"]["margin"] - other["margin"]
+        row = (diff, not other["passed"], not run["check"]["passed"])
+        groups.setdefault((str(run["set"]), float(run["wtp"])), []).append(row)
+        groups.setdefault(None, []).append(row)
+    out = []
+    for key, rows in groups.items():
+        diffs = [d for d, _, _ in rows]
+        mean = math.fsum(diffs) / len(diffs)
+        se = math.nan
+        if len(diffs) > 1:
+            variance = math.fsum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)
+            se = math.sqrt(variance / len(diffs))
+        out.append(
+            {
+                "set": key[0] if key else "all",
+                "wtp": key[1] if key else None,
+                "runs": len(rows),
+                "mean": mean,
+                "se": se,
+                "baseline_misses": sum(b for _, b, _ in rows),
+                "misses": sum(m for _, _, m in rows),
+            }
+        )
+    return out
+
+
+def format_paired(groups: Sequence[dict[str, Any]]) -> str:
+    """The :func:`paired` groups, one line each."""
+    lines = [f"{'paired with baseline':<18} {'W':>6} {'runs':>4}  {'margin diff':>16}  misses"]
+    for g in groups:
+        wtp = "" if g["wtp"] is None else f"{g['wtp']:g}"
+        lines.append(
+            f"{g['set']:<18} {wtp:>6} {g['runs']:>4}  {g['mean']:+.4f} +- {g['se']:.4f}  "
+            f"{g['baseline_misses']} -> {g['misses']}"
+        )
+    return "\n".join(lines)
+
+
 def format_rows(results: Sequence[dict[str, Any]]) -> str:
     """One line per run, then the totals."""
     head = (
@@ -219,6 +283,12 @@ def _parser() -> argparse.ArgumentParser:
         help="override a BanditConfig field (repeatable), e.g. --set eliminate_z=3",
     )
     parser.add_argument("--json", metavar="OUT", default=None)
+    parser.add_argument(
+        "--baseline",
+        metavar="RUNS.json",
+        default=None,
+        help="an earlier sweep's --json: print paired margin differences against it",
+    )
     return parser
 
 
@@ -239,14 +309,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         bandit_config(probe.config)  # fail fast on a bad --set
+        baseline: list[dict[str, Any]] | None = None
+        if args.baseline:
+            with open(args.baseline, encoding="utf-8") as handle:
+                baseline = list(json.load(handle)["runs"])
         results = sweep(args.dirs, parse_wtps(args.wtp), parse_seeds(args.seeds), probe, args.jobs)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"replay_sweep: {exc}", file=sys.stderr)
         return 2
     print(format_rows(results))
+    if baseline is not None:
+        print(format_paired(paired(results, baseline)))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
-            payload = {"runs": results, "summary": summary(results)}
+            payload: dict[str, Any] = {"runs": results, "summary": summary(results)}
+            if baseline is not None:
+                payload["paired"] = paired(results, baseline)
             json.dump(payload, handle, indent=2, allow_nan=True)
     return 0
 

@@ -16,7 +16,9 @@ from bandit.replay_sweep import (
     Probe,
     bandit_config,
     check,
+    format_paired,
     main,
+    paired,
     parse_seeds,
     parse_wtps,
     probe_set,
@@ -109,3 +111,52 @@ def test_set_overrides_a_config_field(tmp_path: Path) -> None:
     folder = str(write_folder(tmp_path / "set", 60, 5))
     assert main([folder, "--seeds", "1", "--wtp", "0.01", "--set", "eliminate_z=3"]) == 0
     assert main([folder, "--set", "no_such_field=1"]) == 2
+
+
+def _run(set_name: str, wtp: float, seed: int, margin: float, items: int = 100) -> Any:
+    return {
+        "set": set_name,
+        "wtp": wtp,
+        "seed": seed,
+        "items": items,
+        "check": {"passed": margin >= 0, "margin": margin},
+    }
+
+
+def test_paired_differences_with_standard_errors() -> None:
+    base = [_run("a", 0.01, s, m) for s, m in ((1, 0.0), (2, -0.01), (3, 0.02))]
+    base += [_run("b", math.inf, 1, 0.01)]
+    new = [_run("a", 0.01, s, m) for s, m in ((1, 0.01), (2, 0.01), (3, 0.05))]
+    new += [_run("b", math.inf, 1, -0.01), _run("b", math.inf, 2, 0.5)]  # seed 2: unpaired
+    new += [_run("a", 0.01, 1, 0.9, items=50)]  # another size: unpaired
+    groups = {(g["set"], g["wtp"]): g for g in paired(new, base)}
+    a = groups[("a", 0.01)]
+    # differences 0.01, 0.02, 0.03: mean 0.02, sd 0.01, se 0.01 / sqrt(3)
+    assert a["runs"] == 3 and a["mean"] == pytest.approx(0.02)
+    assert a["se"] == pytest.approx(0.01 / math.sqrt(3))
+    assert (a["baseline_misses"], a["misses"]) == (1, 0)
+    b = groups[("b", math.inf)]
+    assert b["runs"] == 1 and b["mean"] == pytest.approx(-0.02) and math.isnan(b["se"])
+    assert (b["baseline_misses"], b["misses"]) == (0, 1)
+    overall = groups[("all", None)]
+    assert overall["runs"] == 4 and overall["mean"] == pytest.approx((0.06 - 0.02) / 4)
+    assert "+0.0200 +- 0.0058" in format_paired(paired(new, base))
+
+
+def test_cli_compares_with_a_baseline_sweep(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(write_folder(tmp_path / "set", 80, 6))
+    first, second = tmp_path / "base.json", tmp_path / "new.json"
+    argv = [folder, "--seeds", "1-3", "--wtp", "0.01"]
+    assert main([*argv, "--json", str(first)]) == 0
+    capsys.readouterr()
+    # The same settings against themselves: every difference is exactly 0.
+    assert main([*argv, "--baseline", str(first), "--json", str(second)]) == 0
+    assert "+0.0000 +- 0.0000" in capsys.readouterr().out
+    same = json.loads(second.read_text())["paired"]
+    assert [g["runs"] for g in same] == [3, 3] and all(g["mean"] == 0 for g in same)
+    # A different setting pairs the same runs and reports a difference.
+    assert main([*argv, "--set", "posterior_scale=3", "--baseline", str(first)]) == 0
+    assert "paired with baseline" in capsys.readouterr().out
+    assert main([*argv, "--baseline", str(tmp_path / "missing.json")]) == 2
