@@ -202,7 +202,10 @@ def paired(
         groups.setdefault((str(run["set"]), float(run["wtp"])), []).append(row)
         groups.setdefault(None, []).append(row)
     out = []
-    for key, rows in groups.items():
+    overall = groups.pop(None, [])
+    for key, rows in [*groups.items(), (None, overall)]:
+        if not rows:
+            continue
         diffs = [d for d, _, _ in rows]
         mean = math.fsum(diffs) / len(diffs)
         se = math.nan

@@ -129,7 +129,9 @@ def test_paired_differences_with_standard_errors() -> None:
     new = [_run("a", 0.01, s, m) for s, m in ((1, 0.01), (2, 0.01), (3, 0.05))]
     new += [_run("b", math.inf, 1, -0.01), _run("b", math.inf, 2, 0.5)]  # seed 2: unpaired
     new += [_run("a", 0.01, 1, 0.9, items=50)]  # another size: unpaired
-    groups = {(g["set"], g["wtp"]): g for g in paired(new, base)}
+    result = paired(new, base)
+    assert result[-1]["set"] == "all"  # the overall line comes last
+    groups = {(g["set"], g["wtp"]): g for g in result}
     a = groups[("a", 0.01)]
     # differences 0.01, 0.02, 0.03: mean 0.02, sd 0.01, se 0.01 / sqrt(3)
     assert a["runs"] == 3 and a["mean"] == pytest.approx(0.02)
