@@ -38,6 +38,7 @@ import json
 import math
 import multiprocessing
 import random
+import statistics
 import sys
 from collections.abc import Sequence
 from functools import lru_cache
@@ -192,38 +193,33 @@ def paired(
     one run) and the misses of the baseline and of the results.
     """
     base = {_pair_key(r): r["check"] for r in baseline}
-    groups: dict[tuple[str, float] | None, list[tuple[float, bool, bool]]] = {}
+    groups: dict[tuple[str, float], list[tuple[float, bool, bool]]] = {}
     for run in results:
         other = base.get(_pair_key(run))
-        if other is None:
-            continue
-        diff = run["check"]["margin"] - other["margin"]
-        row = (diff, not other["passed"], not run["check"]["passed"])
-        groups.setdefault((str(run["set"]), float(run["wtp"])), []).append(row)
-        groups.setdefault(None, []).append(row)
-    out = []
-    overall = groups.pop(None, [])
-    for key, rows in [*groups.items(), (None, overall)]:
-        if not rows:
-            continue
-        diffs = [d for d, _, _ in rows]
-        mean = math.fsum(diffs) / len(diffs)
-        se = math.nan
-        if len(diffs) > 1:
-            variance = math.fsum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)
-            se = math.sqrt(variance / len(diffs))
-        out.append(
-            {
-                "set": key[0] if key else "all",
-                "wtp": key[1] if key else None,
-                "runs": len(rows),
-                "mean": mean,
-                "se": se,
-                "baseline_misses": sum(b for _, b, _ in rows),
-                "misses": sum(m for _, _, m in rows),
-            }
-        )
-    return out
+        if other is not None:
+            diff = run["check"]["margin"] - other["margin"]
+            row = (diff, not other["passed"], not run["check"]["passed"])
+            groups.setdefault((str(run["set"]), float(run["wtp"])), []).append(row)
+    overall = [row for rows in groups.values() for row in rows]
+    labelled: list[tuple[str, float | None, list[tuple[float, bool, bool]]]] = [
+        (name, wtp, rows) for (name, wtp), rows in groups.items()
+    ]
+    if overall:
+        labelled.append(("all", None, overall))
+    return [
+        {
+            "set": name,
+            "wtp": wtp,
+            "runs": len(rows),
+            "mean": statistics.fmean(d for d, _, _ in rows),
+            "se": statistics.stdev(d for d, _, _ in rows) / math.sqrt(len(rows))
+            if len(rows) > 1
+            else math.nan,
+            "baseline_misses": sum(b for _, b, _ in rows),
+            "misses": sum(m for _, _, m in rows),
+        }
+        for name, wtp, rows in labelled
+    ]
 
 
 def format_paired(groups: Sequence[dict[str, Any]]) -> str:
@@ -321,13 +317,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"replay_sweep: {exc}", file=sys.stderr)
         return 2
     print(format_rows(results))
-    if baseline is not None:
-        print(format_paired(paired(results, baseline)))
+    pairs = paired(results, baseline) if baseline is not None else None
+    if pairs is not None:
+        print(format_paired(pairs))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             payload: dict[str, Any] = {"runs": results, "summary": summary(results)}
-            if baseline is not None:
-                payload["paired"] = paired(results, baseline)
+            if pairs is not None:
+                payload["paired"] = pairs
             json.dump(payload, handle, indent=2, allow_nan=True)
     return 0
 

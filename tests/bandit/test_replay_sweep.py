@@ -158,7 +158,9 @@ def test_cli_compares_with_a_baseline_sweep(
     assert "+0.0000 +- 0.0000" in capsys.readouterr().out
     same = json.loads(second.read_text())["paired"]
     assert [g["runs"] for g in same] == [3, 3] and all(g["mean"] == 0 for g in same)
-    # A different setting pairs the same runs and reports a difference.
-    assert main([*argv, "--set", "posterior_scale=3", "--baseline", str(first)]) == 0
+    # A different setting still pairs the same three runs.
+    argv_other = [*argv, "--set", "posterior_scale=3", "--baseline", str(first)]
+    assert main([*argv_other, "--json", str(second)]) == 0
     assert "paired with baseline" in capsys.readouterr().out
+    assert [g["runs"] for g in json.loads(second.read_text())["paired"]] == [3, 3]
     assert main([*argv, "--baseline", str(tmp_path / "missing.json")]) == 2
