@@ -135,6 +135,15 @@ class BanditConfig:
     # Floor per action. 0 by default: at W = 0.001 a 0.0001 floor on a frontier
     # model alone cost ~0.001 utility per request on data/replay/zeroeval.
     min_probability: float = 0.0
+    # The opposite, a cut-off (probabilities below c set to 0, the rest renormalized,
+    # to stop the last few exploratory picks of a settled context), measured no
+    # better. Seeds 1-36 of data/replay/, paired against no cut-off, mean margin
+    # difference over all 216 runs (full sets; a third of each): c = 0.002
+    # -0.0002 +- 0.0009 (+0.0013 +- 0.0012), 0.005 -0.0022 +- 0.0012 (+0.0025 +-
+    # 0.0015), 0.01 -0.0045 +- 0.0015, 0.02 -0.0015 +- 0.0015; routerbench at
+    # W = 0.01 lost most (-0.0054 to -0.0099): its cheap models need the late
+    # samples. (python -m bandit.replay_sweep data/replay/* --seeds 1-36
+    # --wtp inf,0.01,0.001 [--subsample 0.33] --baseline RUNS.json.)
     account_gamma_scale: float = 3.0  # accounts explore less: they lean on global
 
     # --- cost calibration ------------------------------------------------------
@@ -145,6 +154,12 @@ class BanditConfig:
     # of the model's overall correction. Off: on data/replay/ (seeds 1-6) it helped
     # zeroeval at W = 0.001 on some seeds and cost as much elsewhere.
     cost_by_query_type: bool = False
+    # Nor did a factor per query type shared by every model (fitted jointly with the
+    # per-model rates, 10 pseudo-calls at 1), although it removes a real bias: on
+    # routerbench, which has no prices, a model's rate is learned on the types it
+    # was called on, and "code" answers are longer, so the models not yet called
+    # on code looked 35-70% dearer there than they are. Seeds 1-36, paired as
+    # under min_probability: -0.0013 +- 0.0013 (full), +0.0014 +- 0.0018 (a third).
     cost_context_calls: float = 3.0
     # The calibrated cost scales with the token estimate at a slope b learned as
     # the pooled within-model regression of log observed cost on log estimate,
