@@ -34,16 +34,21 @@ zeroeval           0.001  0.613 (0.616)    0.610 (0.639)    0.608 (0.622)    0.6
 
 ``python -m bandit.replay_sweep`` runs every (set, W, seed) and totals the
 misses and margins: seeds 1-6, 9 misses, summed margin +0.192, worst -0.023
-(seeds 7-12: 12, +0.078, -0.053). Most misses are near-ties the data cannot
-resolve: on zeroeval at W = 0.001, deepseek-v2.5 and gpt-4o-mini differ by
-0.0003 per request in both query types, so whether the final quarter beats
-the best fixed model is a coin flip; on routerbench at W = 0.001 the router
-sometimes under-samples mistral-7b on "reasoning" after an unlucky start (7
-calls, estimate 0.37 against 0.56) and stays on mixtral. On zeroeval the
-router's final quarter is often exactly the best fixed model's (it routes
-everything to it): the GSM8K/MATH split within "math" that could beat it was
-not learned (complexity buckets as a context level measured worse, see
-``BanditConfig.context_levels``).
+(seeds 7-12: 12, +0.075, -0.053; seeds 1-36: 66 of 216, +0.781, -0.113).
+Most misses are near-ties the data cannot resolve: on zeroeval at W = 0.001,
+deepseek-v2.5 and gpt-4o-mini differ by 0.0003 per request in both query
+types, so whether the final quarter beats the best fixed model is a coin flip
+(seed 1 routes 709 of its 710 final-quarter requests to deepseek; the one
+exploratory pick, Llama-3.1-70B on "math", is the whole -0.0003); on
+routerbench at W = 0.001 the router sometimes under-samples mistral-7b on
+"reasoning" after an unlucky start (7 calls, estimate 0.37 against 0.56) and
+stays on mixtral, and seed 1 matches mistral-7b on "analysis" and "reasoning"
+but sends "code" to WizardLM-13B (+0.0008 over mistral-7b) where mixtral or
+code-llama would gain ~0.01: four late exploratory picks cost -0.0011. On
+zeroeval the router's final quarter is often exactly the best fixed model's
+(it routes everything to it): the GSM8K/MATH split within "math" that could
+beat it was not learned (complexity buckets as a context level measured
+worse, see ``BanditConfig.context_levels``).
 
 Run ``python -m bandit.replay DIR --wtp 0.01 --seed 1`` (or ``autoroute replay``).
 """

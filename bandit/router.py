@@ -301,11 +301,12 @@ class Router:
         """The sampling distribution over ``ids`` given estimated utilities.
 
         ``thompson``: probability matching on Gaussian posteriors whose spread
-        shrinks with the observations of each model (on this query type in full,
-        on others at ``model_share``), scaled down in a context seen less than
+        shrinks with each model's observations in this context (plus
+        ``prior_strength`` pseudo-observations) and, for sampling only, with the
+        schedule (``decay_updates``); scaled down in a context seen less than
         ``rare_context_share`` of the time (exploring there helps few future
-        requests). ``squarecb``: inverse-gap weighting with
-        an optimism bonus. ``sharpen`` > 1 explores less (accounts lean on global).
+        requests). ``squarecb``: inverse-gap weighting with an optimism bonus.
+        ``sharpen`` > 1 explores less (accounts lean on global).
         """
         cfg = self.config
         floor = min(cfg.min_probability, 0.5 / len(ids))
