@@ -159,7 +159,10 @@ class BanditConfig:
     # routerbench, which has no prices, a model's rate is learned on the types it
     # was called on, and "code" answers are longer, so the models not yet called
     # on code looked 35-70% dearer there than they are. Seeds 1-36, paired as
-    # under min_probability: -0.0013 +- 0.0013 (full), +0.0014 +- 0.0018 (a third).
+    # under min_probability: -0.0013 +- 0.0013 (full), +0.0014 +- 0.0018 (a third);
+    # 3 pseudo-calls -0.0006 +- 0.0012 (+0.0025 +- 0.0016), 30 -0.0012 +- 0.0012
+    # (-0.0005 +- 0.0017), 10 with cost_by_query_type -0.0014 +- 0.0013 (-0.0018
+    # +- 0.0018). Better costs moved which runs missed, not how many.
     cost_context_calls: float = 3.0
     # The calibrated cost scales with the token estimate at a slope b learned as
     # the pooled within-model regression of log observed cost on log estimate,
