@@ -140,29 +140,30 @@ class BanditConfig:
     # better. Seeds 1-36 of data/replay/, paired against no cut-off, mean margin
     # difference over all 216 runs (full sets; a third of each): c = 0.002
     # -0.0002 +- 0.0009 (+0.0013 +- 0.0012), 0.005 -0.0022 +- 0.0012 (+0.0025 +-
-    # 0.0015), 0.01 -0.0045 +- 0.0015, 0.02 -0.0015 +- 0.0015; routerbench at
-    # W = 0.01 lost most (-0.0054 to -0.0099): its cheap models need the late
-    # samples. (python -m bandit.replay_sweep data/replay/* --seeds 1-36
-    # --wtp inf,0.01,0.001 [--subsample 0.33] --baseline RUNS.json.)
+    # 0.0015), 0.01 -0.0045 +- 0.0015 (-0.0010 +- 0.0019), 0.02 -0.0015 +- 0.0015
+    # (-0.0006 +- 0.0023); routerbench at W = 0.01 lost most (-0.0031 to -0.0099):
+    # its cheap models need the late samples. (python -m bandit.replay_sweep
+    # data/replay/* --seeds 1-36 --wtp inf,0.01,0.001 [--subsample 0.33] --set
+    # FIELD=VALUE --baseline RUNS.json, RUNS.json from the same sweep unset.)
     account_gamma_scale: float = 3.0  # accounts explore less: they lean on global
 
     # --- cost calibration ------------------------------------------------------
     # Pseudo-calls of the catalog (or median) cost per model: a call's cost varies
     # little for one model, so a model's own calls should take over fast.
     cost_prior_calls: float = 0.5
-    # Refine each model's cost correction per query type, with this many pseudo-calls
-    # of the model's overall correction. Off: on data/replay/ (seeds 1-6) it helped
-    # zeroeval at W = 0.001 on some seeds and cost as much elsewhere.
-    cost_by_query_type: bool = False
+    # Refine each model's cost correction per query type, with cost_context_calls
+    # pseudo-calls of the model's overall correction. Off: on data/replay/ (seeds
+    # 1-6) it helped zeroeval at W = 0.001 on some seeds and cost as much elsewhere.
     # Nor did a factor per query type shared by every model (fitted jointly with the
-    # per-model rates, 10 pseudo-calls at 1), although it removes a real bias: on
-    # routerbench, which has no prices, a model's rate is learned on the types it
-    # was called on, and "code" answers are longer, so the models not yet called
-    # on code looked 35-70% dearer there than they are. Seeds 1-36, paired as
-    # under min_probability: -0.0013 +- 0.0013 (full), +0.0014 +- 0.0018 (a third);
+    # per-model rates, 10 pseudo-calls at 1) measure better, although it removes a
+    # real bias: on routerbench, which has no prices, a model's rate is learned on
+    # the types it was called on, and "code" answers are longer, so the models not
+    # yet called on code looked 35-70% dearer there than they are. Seeds 1-36,
+    # paired as under min_probability: -0.0013 +- 0.0013 (+0.0014 +- 0.0018);
     # 3 pseudo-calls -0.0006 +- 0.0012 (+0.0025 +- 0.0016), 30 -0.0012 +- 0.0012
     # (-0.0005 +- 0.0017), 10 with cost_by_query_type -0.0014 +- 0.0013 (-0.0018
     # +- 0.0018). Better costs moved which runs missed, not how many.
+    cost_by_query_type: bool = False
     cost_context_calls: float = 3.0
     # The calibrated cost scales with the token estimate at a slope b learned as
     # the pooled within-model regression of log observed cost on log estimate,
