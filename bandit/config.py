@@ -68,6 +68,15 @@ class BanditConfig:
     # A separate strength for the query type's mean against the model's (seeds 1-6,
     # with the posterior elimination bounds; 8 = prior_strength: 9 misses, +0.192)
     # measured worse: 4 14 / +0.121, 16 12 / +0.048, 32 16 / -0.426.
+    # A query type's mean shrinks towards the model's overall mean, which is
+    # confounded by the mix of types the model was called on (routerbench: gpt-4
+    # called mostly on "reasoning", scored 0.86, looked weaker on "analysis", 0.95,
+    # than Yi-34B called there). Correcting that with additive type effects from a
+    # two-way fit over the (model, type) cells, mean(m) + n/(n + k) * (a_t - the
+    # model's mix of a), k = prior_strength, measured no better. Seeds 1-36 paired
+    # as under min_probability: -0.0011 +- 0.0014 (+0.0013 +- 0.0021), 66 -> 64
+    # misses. Replacing the model level by prior + a_t + b_m outright starved
+    # unseen models (zeroeval W = 0.01 seed 1 never tried o1-mini: -0.112).
     context_levels: int = 1
     complexity_buckets: int = 4  # equal-width buckets of complexity in [0, 1]
     # Pseudo-observations of the query type's mean in a complexity bucket's mean
