@@ -35,7 +35,8 @@ zeroeval           0.001  0.613 (0.616)    0.610 (0.639)    0.608 (0.622)    0.6
 ``python -m bandit.replay_sweep`` runs every (set, W, seed) and totals the
 misses and margins: seeds 1-6, 9 misses, summed margin +0.192, worst -0.023
 (seeds 7-12: 12, +0.075, -0.053; seeds 1-36: 66 of 216, +0.781, -0.113).
-Most misses are near-ties the data cannot resolve: on zeroeval at W = 0.001,
+Most misses are near-ties the data cannot resolve (``--by-type`` prints the final
+quarter per query type: picks and each type's share of the margin): on zeroeval at W = 0.001,
 deepseek-v2.5 and gpt-4o-mini differ by 0.0003 per request in both query
 types, so whether the final quarter beats the best fixed model is a coin flip
 (seed 1 routes 709 of its 710 final-quarter requests to deepseek; the one
@@ -69,7 +70,15 @@ from typing import Any
 from bandit.config import BanditConfig
 from bandit.features import extract_features
 from bandit.replay_data import ReplaySet, load_replay_set
-from bandit.replay_report import baselines, format_table, plot, utility
+from bandit.replay_report import (
+    baselines,
+    final_quarter_by_type,
+    format_by_type,
+    format_table,
+    model_utilities,
+    plot,
+    utility,
+)
 from bandit.router import Router
 from bandit.sketch import lexical_sketch
 from bandit.types import STRATEGIES, PromptFeatures, Strategy
@@ -129,8 +138,9 @@ def _stream(
     accounts: int,
     delay: int,
     progress: bool,
-) -> tuple[list[float], list[float], list[float]]:
-    """Replay one folder; return per-item utility, score and cost of the router's picks."""
+) -> tuple[list[float], list[float], list[float], list[str]]:
+    """Replay one folder; return per-item utility, score, cost and model of the router's picks."""
+    chosen: list[str] = []
     utilities: list[float] = []
     scores: list[float] = []
     costs: list[float] = []
@@ -143,6 +153,7 @@ def _stream(
         actions = [m.id for m in data.models if m.id in outcomes]
         decision = router.decide(account, features, strategy, actions, wtp=wtp)
         score, cost = outcomes[decision.chosen]
+        chosen.append(decision.chosen)
         utilities.append(utility(score, cost, wtp))
         scores.append(score)
         costs.append(cost)
@@ -154,7 +165,7 @@ def _stream(
         bar.update(t + 1)
     while pending:
         _learn(router, pending.popleft(), strategy)
-    return utilities, scores, costs
+    return utilities, scores, costs, chosen
 
 
 def _learn(router: Router, event: _Pending, strategy: Strategy) -> None:
@@ -242,8 +253,15 @@ def replay_set(
     }
     if warm is not None:
         _stream(router, warm, **options)
-    utilities, scores, costs = _stream(router, data, **options)
+    utilities, scores, costs, chosen = _stream(router, data, **options)
     base = baselines(data, wtp)
+    by_type = final_quarter_by_type(
+        [featurize(item.prompt).query_type for item in data.items],
+        utilities,
+        chosen,
+        base["_series"]["best_fixed"],
+        model_utilities(data, wtp),
+    )
     series = base.pop("_series")
     quarter = slice(3 * len(utilities) // 4, len(utilities))
     result: dict[str, Any] = {
@@ -263,6 +281,7 @@ def replay_set(
             "final_quarter_utility": _mean(utilities[quarter]),
         },
         "baselines": base,
+        "final_quarter_by_type": by_type,
     }
     if plot_path:
         title = f"{data.name}, W={wtp}, seed {seed}"
@@ -294,6 +313,11 @@ def _parser() -> argparse.ArgumentParser:
         "--in-order", action="store_true", help="stream items in file order (no shuffle)"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--by-type",
+        action="store_true",
+        help="also print the final quarter per query type: picks and margin share",
+    )
     return parser
 
 
@@ -317,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"autoroute replay: {exc}", file=sys.stderr)
         return 2
     print(format_table(result))
+    if args.by_type:
+        print(format_by_type(result))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(result, handle, indent=2, allow_nan=True)

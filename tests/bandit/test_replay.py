@@ -12,6 +12,7 @@ import pytest
 
 from bandit.replay import main, run_replay
 from bandit.replay_data import load_replay_set
+from bandit.replay_report import final_quarter_by_type
 
 PROMPTS = {
     "code": "Write a Python function that reverses a linked list. def f(x): return x",
@@ -90,3 +91,62 @@ def test_cli_writes_json_and_plot_with_warm_start_delay_and_accounts(
 
 def test_cli_reports_missing_folder(tmp_path: Path) -> None:
     assert main([str(tmp_path / "nope"), "--no-progress"]) == 2
+
+
+def test_final_quarter_by_type_splits_the_margin_by_hand() -> None:
+    # Eight items: the final quarter is the last two, one "code" and one "math".
+    types = ["math"] * 6 + ["code", "math"]
+    utilities = [0.0] * 6 + [0.5, 0.9]
+    chosen = ["a"] * 6 + ["b", "a"]
+    best = [0.0] * 6 + [0.7, 0.6]
+    split = final_quarter_by_type(types, utilities, chosen, best)
+    assert list(split) == ["code", "math"]
+    assert split["code"] == {
+        "requests": 1,
+        "picks": {"b": 1},
+        "router_utility": 0.5,
+        "best_fixed_utility": 0.7,
+        "margin_share": pytest.approx(-0.1),
+    }
+    assert split["math"]["margin_share"] == pytest.approx(0.15)
+    assert "best_model" not in split["math"]
+    # Full information: on the "math" quarter item "b" is better (0.95 against 0.9),
+    # but "a" is better over the whole "math" stream, so "a" is the type's best.
+    per_model = {"a": [0.5] * 6 + [0.1, 0.9], "b": [0.0] * 6 + [0.8, 0.95]}
+    split = final_quarter_by_type(types, utilities, chosen, best, per_model)
+    assert split["math"]["best_model"] == "a"
+    assert split["math"]["best_model_utility"] == pytest.approx(0.9)
+    assert split["math"]["best_model_gain"] == pytest.approx(0.0)
+    assert split["code"]["best_model"] == "b"
+    assert split["code"]["best_model_gain"] == pytest.approx((0.8 - 0.5) / 2)
+    with pytest.raises(ValueError, match="equal lengths"):
+        final_quarter_by_type(types, utilities, chosen, best, {"a": [0.0]})
+    with pytest.raises(ValueError, match="equal lengths"):
+        final_quarter_by_type(types, utilities, chosen[:-1], best)
+
+
+def test_by_type_shares_add_up_to_the_final_quarter_margin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_folder(tmp_path / "set", 300, 4)
+    out = tmp_path / "r.json"
+    assert (
+        main([str(folder), "--wtp", "0.01", "--no-progress", "--by-type", "--json", str(out)]) == 0
+    )
+    result = json.loads(out.read_text())
+    split = result["final_quarter_by_type"]
+    margin = (
+        result["router"]["final_quarter_utility"]
+        - result["baselines"]["best_fixed"]["final_quarter_utility"]
+    )
+    assert sum(row["margin_share"] for row in split.values()) == pytest.approx(margin)
+    quarter = 300 - 3 * 300 // 4
+    assert sum(row["requests"] for row in split.values()) == quarter
+    assert sum(sum(row["picks"].values()) for row in split.values()) == quarter
+    assert set(split) <= set(PROMPTS)
+    for row in split.values():
+        assert set(row["picks"]) <= set(MODELS)
+        assert row["best_model"] in MODELS
+    printed = capsys.readouterr().out
+    assert "final quarter by query type" in printed
+    assert any(line.startswith(name) for line in printed.splitlines() for name in split)
