@@ -13,13 +13,12 @@ the top-level ``system`` field, the rest alternate user/assistant, and
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import httpx
 
-from providers._http import ErrorContext, parse_json_object, post_json, stream_sse
+from providers._http import ErrorContext, parse_json_object
 from providers.base import ChatRequest, ChatResult, FinishReason, Message, StreamChunk, Usage
 from providers.catalog import ModelSpec
 from providers.errors import (
@@ -35,6 +34,7 @@ from providers.errors import (
     error_for_status,
     parse_retry_after,
 )
+from providers.http_adapter import HttpAdapter
 
 API_VERSION = "2023-06-01"
 # Without a caller-given limit, ask for at most this much: very large
@@ -61,7 +61,7 @@ _ERROR_TYPES: dict[str, type[ProviderError]] = {
 }
 
 
-class AnthropicProvider:
+class AnthropicProvider(HttpAdapter):
     """Calls Anthropic's Messages API.
 
     Args:
@@ -71,34 +71,15 @@ class AnthropicProvider:
     """
 
     provider: ClassVar[str] = "anthropic"
-
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        api_key: str | None,
-        *,
-        base_url: str = "https://api.anthropic.com",
-    ) -> None:
-        self._client = client
-        self._api_key = api_key
-        self._base_url = base_url.rstrip("/")
+    default_base_url: ClassVar[str] = "https://api.anthropic.com"
 
     async def complete(
         self, model: ModelSpec, request: ChatRequest, *, timeout: float
     ) -> ChatResult:
         """Answer ``request`` with one non-streamed call."""
-        ctx = ErrorContext(model.id, self.provider)
-        started = time.perf_counter()
-        data = await post_json(
-            self._client,
-            self._url(model),
-            headers=self._headers(),
-            body=self._body(model, request, stream=False),
-            timeout=timeout,
-            ctx=ctx,
-            translate=lambda s, b, h: translate_error(s, b, h, ctx),
-        )
-        latency_ms = (time.perf_counter() - started) * 1000
+        ctx = self._context(model)
+        body = self._body(model, request, stream=False)
+        data, latency_ms = await self._post(ctx, self._url(model), body, timeout=timeout)
         try:
             text = "".join(b["text"] for b in data["content"] if b.get("type") == "text")
             usage = Usage(data["usage"]["input_tokens"], data["usage"]["output_tokens"])
@@ -111,20 +92,12 @@ class AnthropicProvider:
         self, model: ModelSpec, request: ChatRequest, *, timeout: float
     ) -> AsyncIterator[StreamChunk]:
         """Stream the answer; the last chunk carries the finish reason and usage."""
-        ctx = ErrorContext(model.id, self.provider)
+        ctx = self._context(model)
         input_tokens = output_tokens = 0
         finish: FinishReason = "stop"
         stopped = False
-        events = stream_sse(
-            self._client,
-            self._url(model),
-            headers=self._headers(),
-            body=self._body(model, request, stream=True),
-            timeout=timeout,
-            ctx=ctx,
-            translate=lambda s, b, h: translate_error(s, b, h, ctx),
-        )
-        async for event in events:
+        body = self._body(model, request, stream=True)
+        async for event in self._events(ctx, self._url(model), body, timeout=timeout):
             payload = parse_json_object(event.data, ctx)
             kind = payload.get("type", event.event)
             if kind == "message_start":
@@ -151,7 +124,7 @@ class AnthropicProvider:
         yield StreamChunk(finish_reason=finish, usage=Usage(input_tokens, output_tokens))
 
     def _url(self, model: ModelSpec) -> str:
-        return f"{(model.base_url or self._base_url).rstrip('/')}/v1/messages"
+        return f"{self._root(model)}/v1/messages"
 
     def _headers(self) -> dict[str, str]:
         return {
@@ -159,6 +132,11 @@ class AnthropicProvider:
             "anthropic-version": API_VERSION,
             "content-type": "application/json",
         }
+
+    def _translate(
+        self, status: int, body: Any, headers: httpx.Headers, ctx: ErrorContext
+    ) -> ProviderError:
+        return translate_error(status, body, headers, ctx)
 
     def _body(self, model: ModelSpec, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")

@@ -14,13 +14,12 @@ with gRPC status names.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import httpx
 
-from providers._http import ErrorContext, parse_json_object, post_json, stream_sse
+from providers._http import ErrorContext, parse_json_object
 from providers.base import ChatRequest, ChatResult, FinishReason, Message, StreamChunk, Usage
 from providers.catalog import ModelSpec
 from providers.errors import (
@@ -37,6 +36,7 @@ from providers.errors import (
     error_for_status,
     parse_retry_after,
 )
+from providers.http_adapter import HttpAdapter
 
 _FINISH: dict[str, FinishReason] = {
     "STOP": "stop",
@@ -63,7 +63,7 @@ _STATUS_ERRORS: dict[str, type[ProviderError]] = {
 }
 
 
-class GoogleProvider:
+class GoogleProvider(HttpAdapter):
     """Calls the Gemini API (Google AI Studio keys).
 
     Args:
@@ -73,34 +73,15 @@ class GoogleProvider:
     """
 
     provider: ClassVar[str] = "google"
-
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        api_key: str | None,
-        *,
-        base_url: str = "https://generativelanguage.googleapis.com/v1beta",
-    ) -> None:
-        self._client = client
-        self._api_key = api_key
-        self._base_url = base_url.rstrip("/")
+    default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com/v1beta"
 
     async def complete(
         self, model: ModelSpec, request: ChatRequest, *, timeout: float
     ) -> ChatResult:
         """Answer ``request`` with one ``generateContent`` call."""
-        ctx = ErrorContext(model.id, self.provider)
-        started = time.perf_counter()
-        data = await post_json(
-            self._client,
-            self._url(model, "generateContent"),
-            headers=self._headers(),
-            body=_body(request),
-            timeout=timeout,
-            ctx=ctx,
-            translate=lambda s, b, h: translate_error(s, b, h, ctx),
-        )
-        latency_ms = (time.perf_counter() - started) * 1000
+        ctx = self._context(model)
+        url = self._url(model, "generateContent")
+        data, latency_ms = await self._post(ctx, url, _body(request), timeout=timeout)
         _raise_if_blocked(data, ctx)
         text, finish = _candidate(data)
         if finish is None:
@@ -112,19 +93,11 @@ class GoogleProvider:
         self, model: ModelSpec, request: ChatRequest, *, timeout: float
     ) -> AsyncIterator[StreamChunk]:
         """Stream the answer; the last chunk carries the finish reason and usage."""
-        ctx = ErrorContext(model.id, self.provider)
+        ctx = self._context(model)
         finish: FinishReason | None = None
         usage: Usage | None = None
-        events = stream_sse(
-            self._client,
-            self._url(model, "streamGenerateContent") + "?alt=sse",
-            headers=self._headers(),
-            body=_body(request),
-            timeout=timeout,
-            ctx=ctx,
-            translate=lambda s, b, h: translate_error(s, b, h, ctx),
-        )
-        async for event in events:
+        url = self._url(model, "streamGenerateContent") + "?alt=sse"
+        async for event in self._events(ctx, url, _body(request), timeout=timeout):
             payload = parse_json_object(event.data, ctx)
             if "error" in payload:
                 raise translate_error(None, payload, httpx.Headers(), ctx)
@@ -141,11 +114,15 @@ class GoogleProvider:
         yield StreamChunk(finish_reason=finish, usage=usage)
 
     def _url(self, model: ModelSpec, method: str) -> str:
-        base = (model.base_url or self._base_url).rstrip("/")
-        return f"{base}/models/{model.upstream_model}:{method}"
+        return f"{self._root(model)}/models/{model.upstream_model}:{method}"
 
     def _headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self._api_key or "", "Content-Type": "application/json"}
+
+    def _translate(
+        self, status: int, body: Any, headers: httpx.Headers, ctx: ErrorContext
+    ) -> ProviderError:
+        return translate_error(status, body, headers, ctx)
 
 
 def _body(request: ChatRequest) -> dict[str, Any]:

@@ -14,13 +14,12 @@ for vLLM, Ollama, llama.cpp and LM Studio servers.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import httpx
 
-from providers._http import ErrorContext, parse_json_object, post_json, stream_sse
+from providers._http import ErrorContext, parse_json_object
 from providers.base import ChatRequest, ChatResult, FinishReason, StreamChunk, Usage
 from providers.catalog import ModelSpec
 from providers.errors import (
@@ -33,6 +32,7 @@ from providers.errors import (
     error_for_status,
     parse_retry_after,
 )
+from providers.http_adapter import HttpAdapter
 from providers.tokens import estimate_input_tokens, estimate_tokens
 
 _FINISH: dict[str, FinishReason] = {
@@ -47,7 +47,7 @@ _REASONING_MODEL = re.compile(r"o\d")
 _AUTH_CODES = frozenset({"invalid_api_key", "invalid_authentication"})
 
 
-class OpenAIProvider:
+class OpenAIProvider(HttpAdapter):
     """Calls OpenAI's Chat Completions API with a Bearer key.
 
     Args:
@@ -63,29 +63,13 @@ class OpenAIProvider:
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
     reasoning_models_fix_temperature: ClassVar[bool] = True
 
-    def __init__(
-        self, client: httpx.AsyncClient, api_key: str | None, *, base_url: str | None = None
-    ) -> None:
-        self._client = client
-        self._api_key = api_key
-        self._base_url = (base_url or self.default_base_url).rstrip("/")
-
     async def complete(
         self, model: ModelSpec, request: ChatRequest, *, timeout: float
     ) -> ChatResult:
         """Answer ``request`` with one non-streamed call."""
-        ctx = ErrorContext(model.id, self.provider)
-        started = time.perf_counter()
-        data = await post_json(
-            self._client,
-            self._url(model),
-            headers=self._headers(),
-            body=self._body(model, request, stream=False),
-            timeout=timeout,
-            ctx=ctx,
-            translate=lambda s, b, h: translate_error(s, b, h, ctx),
-        )
-        latency_ms = (time.perf_counter() - started) * 1000
+        ctx = self._context(model)
+        body = self._body(model, request, stream=False)
+        data, latency_ms = await self._post(ctx, self._url(model), body, timeout=timeout)
         try:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
@@ -103,20 +87,12 @@ class OpenAIProvider:
         self, model: ModelSpec, request: ChatRequest, *, timeout: float
     ) -> AsyncIterator[StreamChunk]:
         """Stream the answer; the last chunk carries the finish reason and usage."""
-        ctx = ErrorContext(model.id, self.provider)
+        ctx = self._context(model)
         finish: FinishReason | None = None
         usage: Usage | None = None
         done = False
-        events = stream_sse(
-            self._client,
-            self._url(model),
-            headers=self._headers(),
-            body=self._body(model, request, stream=True),
-            timeout=timeout,
-            ctx=ctx,
-            translate=lambda s, b, h: translate_error(s, b, h, ctx),
-        )
-        async for event in events:
+        body = self._body(model, request, stream=True)
+        async for event in self._events(ctx, self._url(model), body, timeout=timeout):
             if event.data.strip() == "[DONE]":
                 done = True
                 break
@@ -137,13 +113,18 @@ class OpenAIProvider:
         yield StreamChunk(finish_reason=finish or "stop", usage=usage)
 
     def _url(self, model: ModelSpec) -> str:
-        return f"{(model.base_url or self._base_url).rstrip('/')}/chat/completions"
+        return f"{self._root(model)}/chat/completions"
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
+
+    def _translate(
+        self, status: int, body: Any, headers: httpx.Headers, ctx: ErrorContext
+    ) -> ProviderError:
+        return translate_error(status, body, headers, ctx)
 
     def _fixed_temperature(self, model: ModelSpec) -> bool:
         """OpenAI's reasoning models (o1, o3, o4-mini...) reject any temperature
