@@ -254,13 +254,14 @@ def replay_set(
     if warm is not None:
         _stream(router, warm, **options)
     utilities, scores, costs, chosen = _stream(router, data, **options)
-    base = baselines(data, wtp)
+    per_model = model_utilities(data, wtp)
+    base = baselines(data, wtp, per_model)
     by_type = final_quarter_by_type(
         [featurize(item.prompt).query_type for item in data.items],
         utilities,
         chosen,
         base["_series"]["best_fixed"],
-        model_utilities(data, wtp),
+        per_model,
     )
     series = base.pop("_series")
     quarter = slice(3 * len(utilities) // 4, len(utilities))
