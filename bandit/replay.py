@@ -255,7 +255,7 @@ def replay_set(
         _stream(router, warm, **options)
     utilities, scores, costs, chosen = _stream(router, data, **options)
     per_model = model_utilities(data, wtp)
-    base = baselines(data, wtp, per_model)
+    base = baselines(per_model)
     by_type = final_quarter_by_type(
         [featurize(item.prompt).query_type for item in data.items],
         utilities,

@@ -24,7 +24,7 @@ from vowpalwabbit import Workspace
 from bandit.featurizer import to_vw
 from bandit.replay import featurize, run_replay, shuffled
 from bandit.replay_data import load_replay_set
-from bandit.replay_report import baselines, utility
+from bandit.replay_report import baselines, model_utilities, utility
 
 
 def run_cb_explore(
@@ -53,7 +53,7 @@ def run_cb_explore(
     return {
         "utility": math.fsum(values) / len(values),
         "final_quarter_utility": math.fsum(quarter) / len(quarter),
-        "best_fixed": baselines(data, wtp)["best_fixed"],
+        "best_fixed": baselines(model_utilities(data, wtp))["best_fixed"],
     }
 
 

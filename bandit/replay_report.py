@@ -34,16 +34,12 @@ def model_utilities(data: ReplaySet, wtp: float) -> dict[str, list[float]]:
     return out
 
 
-def baselines(
-    data: ReplaySet, wtp: float, per_model: dict[str, list[float]] | None = None
-) -> dict[str, Any]:
+def baselines(per_model: dict[str, list[float]]) -> dict[str, Any]:
     """Best fixed model (hindsight), random and oracle, overall and on the final quarter.
 
-    ``per_model`` is :func:`model_utilities` of ``data`` at ``wtp`` when the caller
-    has it already (computed here otherwise).
+    ``per_model`` is :func:`model_utilities` of the stream (full information).
     """
-    per_model = per_model if per_model is not None else model_utilities(data, wtp)
-    n = len(data.items)
+    n = len(next(iter(per_model.values())))
     quarter = slice(3 * n // 4, n)
     best = max(per_model, key=lambda m: _mean(per_model[m]))
     best_q = max(per_model, key=lambda m: _mean(per_model[m][quarter]))
